@@ -1,0 +1,84 @@
+// attest: the test configuration (machines, timeouts), loaded from the JSON format documented in
+// docs/config.md. The same format is written by the Nix integration and by the Debian guest
+// builders in tests/guests/.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace attest {
+
+using namespace std::chrono_literals;
+
+/// Hardware acceleration for QEMU. `kvm_or_tcg` ("kvm:tcg") uses KVM when QEMU can, else TCG.
+enum class Accel { kvm, tcg, kvm_or_tcg };
+
+/// Parses "kvm", "tcg" or "kvm:tcg". Throws: ConfigError on anything else.
+Accel parse_accel(std::string_view text);
+/// "kvm", "tcg" or "kvm:tcg".
+std::string_view to_string(Accel accel) noexcept;
+
+/// A disk image attached to a direct-boot machine.
+struct DiskConfig {
+  std::filesystem::path path;
+  std::string format = "raw";  ///< QEMU format: raw, qcow2, ...
+  bool read_only = false;
+};
+
+/// One machine of a test.
+struct MachineConfig {
+  std::string name;
+  std::string backend = "qemu";
+
+  /// (a) A NixOS `run-<name>-vm` script, started with the environment the NixOS driver gives it.
+  std::filesystem::path start_command;
+
+  /// (b) Direct boot: kernel, initrd and command line, started by attest itself.
+  std::filesystem::path kernel;
+  std::filesystem::path initrd;
+  std::string cmdline;
+  unsigned memory_mib = 256;
+  unsigned vcpus = 1;
+  std::vector<DiskConfig> disks;
+
+  /// Accelerator; the environment variable ATTEST_ACCEL overrides it. Default: kvm:tcg.
+  std::optional<Accel> accel;
+  /// The QEMU binary for direct boot (looked up in PATH when relative).
+  std::string qemu_binary = "qemu-system-x86_64";
+  /// Extra arguments appended to the QEMU command line (both ways of starting).
+  std::vector<std::string> qemu_args;
+  /// How long the guest may take from start to the shell banner.
+  std::chrono::milliseconds boot_timeout = 300s;
+  /// Let the guest reboot instead of exiting QEMU (NixOS `allow_reboot`).
+  bool allow_reboot = false;
+};
+
+/// A whole test configuration.
+struct Config {
+  std::string name;
+  /// The file the configuration was loaded from (empty when built in code).
+  std::filesystem::path source;
+  /// The whole test binary must finish within this time (NixOS default: one hour).
+  std::chrono::milliseconds global_timeout = 3600s;
+  std::vector<MachineConfig> machines;
+};
+
+/// Loads and validates a JSON configuration; relative paths are resolved against the file's
+/// directory. Throws: ConfigError naming the file, the machine and the field.
+///
+/// **Example**: `auto config = attest::load_config("build/guests/minimal/minimal.json");`
+Config load_config(const std::filesystem::path& file);
+
+/// Parses and validates JSON text; `source` names it in errors, relative paths are resolved
+/// against `base_dir`. Throws: ConfigError.
+Config parse_config(std::string_view json, const std::filesystem::path& source,
+                    const std::filesystem::path& base_dir);
+
+/// Validates one machine (names, paths, sizes) as load_config does. Throws: ConfigError.
+void validate(const MachineConfig& machine, const std::filesystem::path& source = {});
+
+}  // namespace attest

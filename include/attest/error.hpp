@@ -1,0 +1,96 @@
+// attest: typed errors thrown by the Driver and Machine facades.
+#pragma once
+
+#include <chrono>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+
+namespace attest {
+
+/// The call site of a facade method, so that a failure points at the test script line.
+using Where = std::source_location;
+
+/// Root of every error attest throws. `what()` is one complete paragraph: which machine, which
+/// operation, and why.
+///
+/// **Example**:
+/// ```
+/// try { server.succeed("false"); } catch (const attest::Error& e) { std::cerr << e.what(); }
+/// ```
+class Error : public std::runtime_error {
+ public:
+  Error(std::string message, std::string machine = {}, std::string operation = {},
+        Where where = Where::current());
+
+  /// The machine the error is about, or empty for driver-level errors.
+  const std::string& machine() const noexcept { return machine_; }
+  /// The operation that failed, e.g. "succeed" or "start".
+  const std::string& operation() const noexcept { return operation_; }
+  /// The call site: the test script line once the error has passed through the facade.
+  const Where& where() const noexcept { return where_; }
+  /// Replaces the call site; the facade does this with its caller's location.
+  void set_where(const Where& where) noexcept { where_ = where; }
+
+ private:
+  std::string machine_;
+  std::string operation_;
+  Where where_;
+};
+
+/// A guest command did not end as required (NixOS: `RequestedAssertionFailed`).
+class CommandFailed : public Error {
+ public:
+  CommandFailed(std::string message, std::string machine, std::string operation,
+                std::string command, int status, std::string output,
+                Where where = Where::current());
+  const std::string& command() const noexcept { return command_; }
+  /// The command's exit status (0..255).
+  int status() const noexcept { return status_; }
+  /// The command's standard output.
+  const std::string& output() const noexcept { return output_; }
+
+ private:
+  std::string command_;
+  int status_;
+  std::string output_;
+};
+
+/// An operation did not finish within its timeout (or the global timeout expired).
+class TimeoutError : public Error {
+ public:
+  TimeoutError(std::string message, std::string machine, std::string operation,
+               std::chrono::milliseconds timeout, Where where = Where::current());
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+
+ private:
+  std::chrono::milliseconds timeout_;
+};
+
+/// The machine did not come up, or went down unexpectedly (VMM exit, kernel panic, shell gone).
+/// The message carries the VMM status and the tails of its stderr and of the console.
+class BootError : public Error {
+  using Error::Error;
+};
+
+/// The VMM refused an operation or could not be driven (spawn failed, QMP error, ...).
+class BackendError : public Error {
+  using Error::Error;
+};
+
+/// A peer broke its protocol (shell framing, QMP, HTTP).
+class ProtocolError : public Error {
+  using Error::Error;
+};
+
+/// The test configuration is invalid; the message names the file, the machine and the field.
+class ConfigError : public Error {
+  using Error::Error;
+};
+
+/// The machine's backend does not support the operation.
+class Unsupported : public Error {
+  using Error::Error;
+};
+
+}  // namespace attest

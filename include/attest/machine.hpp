@@ -1,0 +1,172 @@
+// attest: one virtual machine of a test, with the NixOS test driver's Machine API in snake_case.
+// Every method is synchronous; the work runs on the Driver's I/O thread, and every wait has a
+// timeout enforced there.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "attest/capability.hpp"
+#include "attest/error.hpp"
+
+namespace attest {
+
+using namespace std::chrono_literals;
+
+/// The NixOS driver's default for commands and waits. A command run with exactly this timeout is
+/// bounded on the host only; any other timeout is also enforced in the guest with `timeout(1)`,
+/// so the command is killed there and reports status 124, as in NixOS.
+inline constexpr std::chrono::milliseconds default_timeout = 900s;
+
+/// What a guest command produced: its exit status (0..255; 128+N when killed by signal N) and its
+/// standard output, byte for byte. Standard error goes to the machine's console log.
+struct CommandResult {
+  int status = 0;
+  std::string output;
+};
+
+/// Quotes `text` for a POSIX shell: `'` + text with each `'` written as `'\''` + `'`.
+///
+/// **Example**: `m.succeed("cat " + attest::shell_quote(path));`
+std::string shell_quote(std::string_view text);
+
+namespace detail {
+class MachineImpl;
+}
+
+/// A machine of the test. Obtain it from `Driver::machine(name)` (or the test fixture).
+///
+/// Errors: every method may throw `attest::Error` subclasses; messages name the machine and the
+/// operation, and `where()` is the caller's line.
+class Machine {
+ public:
+  explicit Machine(std::unique_ptr<detail::MachineImpl> impl);
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  /// The machine's name from the configuration.
+  const std::string& name() const noexcept;
+  /// The backend's name, e.g. "qemu".
+  std::string_view backend() const noexcept;
+  /// Whether the backend supports `c`.
+  bool has(Capability c) const noexcept;
+  /// True while the VMM runs and the guest shell is connected.
+  bool is_up() const;
+  /// The machine's private (0700) state directory holding its sockets.
+  const std::filesystem::path& state_dir() const noexcept;
+
+  /// Starts the VMM if it is not running (idempotent). Returns once the VMM runs; the guest keeps
+  /// booting in the background and the first command waits for its shell.
+  /// Throws: BootError when the VMM cannot be started.
+  void start(Where where = Where::current());
+
+  /// Waits until the guest's backdoor shell is connected (at most the boot timeout).
+  /// Throws: BootError with the console tail.
+  void connect(Where where = Where::current());
+
+  /// Runs `command` with bash in the guest and returns its status and output.
+  /// Throws: TimeoutError when no result comes within `timeout` (plus a grace period when the
+  /// guest enforces it), BootError when the machine goes down meanwhile.
+  ///
+  /// **Example**: `auto [status, out] = m.execute("systemctl is-active nginx");`
+  [[nodiscard]] CommandResult execute(std::string_view command,
+                                      std::chrono::milliseconds timeout = default_timeout,
+                                      Where where = Where::current());
+
+  /// Runs `command` and returns its output. Throws: CommandFailed on a non-zero status.
+  std::string succeed(std::string_view command, std::chrono::milliseconds timeout = default_timeout,
+                      Where where = Where::current());
+
+  /// Runs `command` and returns its output. Throws: CommandFailed on status 0.
+  std::string fail(std::string_view command, std::chrono::milliseconds timeout = default_timeout,
+                   Where where = Where::current());
+
+  /// Runs `command` every second until it succeeds; returns its output.
+  /// Throws: TimeoutError with the last status and output.
+  std::string wait_until_succeeds(std::string_view command,
+                                  std::chrono::milliseconds timeout = default_timeout,
+                                  Where where = Where::current());
+
+  /// Runs `command` every second until it fails; returns its output. Throws: TimeoutError.
+  std::string wait_until_fails(std::string_view command,
+                               std::chrono::milliseconds timeout = default_timeout,
+                               Where where = Where::current());
+
+  /// Waits until `path` exists in the guest (`test -e`). Throws: TimeoutError.
+  void wait_for_file(std::string_view path, std::chrono::milliseconds timeout = default_timeout,
+                     Where where = Where::current());
+
+  /// Waits until a TCP port accepts connections (`nc -z addr port`). Throws: TimeoutError.
+  void wait_for_open_port(std::uint16_t port, std::string_view addr = "localhost",
+                          std::chrono::milliseconds timeout = default_timeout,
+                          Where where = Where::current());
+
+  /// Waits until a TCP port refuses connections. Throws: TimeoutError.
+  void wait_for_closed_port(std::uint16_t port, std::string_view addr = "localhost",
+                            std::chrono::milliseconds timeout = default_timeout,
+                            Where where = Where::current());
+
+  /// Waits until a unix socket accepts connections (`nc -z -U`, `-uU` for datagram sockets).
+  /// Throws: TimeoutError.
+  void wait_for_open_unix_socket(std::string_view path, bool is_datagram = false,
+                                 std::chrono::milliseconds timeout = default_timeout,
+                                 Where where = Where::current());
+
+  /// Waits until the console output not yet consumed by an earlier wait matches `regex`
+  /// (ECMAScript syntax, searched across lines). Throws: TimeoutError, BootError.
+  void wait_for_console_text(std::string_view regex,
+                             std::chrono::milliseconds timeout = default_timeout,
+                             Where where = Where::current());
+
+  /// The console (serial) output since the last start, `\r` removed.
+  std::string get_console_log() const;
+
+  /// Sleeps `duration` in the guest (`sleep`), so the time passes in guest time as in NixOS.
+  void sleep(std::chrono::milliseconds duration, Where where = Where::current());
+
+  /// Powers the guest off (`poweroff` on the shell) and waits for the VMM to exit.
+  /// Throws: TimeoutError.
+  void shutdown(std::chrono::milliseconds timeout = 60s, Where where = Where::current());
+
+  /// Simulates a power loss: the VMM quits at once. Throws: TimeoutError.
+  void crash(Where where = Where::current());
+
+  /// Waits for the VMM to exit without causing it. Throws: TimeoutError.
+  void wait_for_shutdown(std::chrono::milliseconds timeout = default_timeout,
+                         Where where = Where::current());
+
+  /// Kills the VMM now, without waiting for the guest (the fixture does this after each test).
+  void halt() noexcept;
+
+  /// Copies a host file into the guest through the shell (base64), as NixOS does.
+  /// Throws: Error when the file cannot be read, CommandFailed when the guest cannot write.
+  void copy_from_host_via_shell(const std::filesystem::path& source, std::string_view target,
+                                Where where = Where::current());
+
+  /// Copies a guest file or directory to `<output dir>/<target_dir>/<basename>` and returns that
+  /// path. Throws: CommandFailed when the source cannot be read.
+  std::filesystem::path copy_from_machine(std::string_view source,
+                                          const std::filesystem::path& target_dir = {},
+                                          Where where = Where::current());
+
+  /// NixOS's older name of copy_from_machine.
+  std::filesystem::path copy_from_vm(std::string_view source,
+                                     const std::filesystem::path& target_dir = {},
+                                     Where where = Where::current());
+
+  /// Writes `message` to the log, prefixed with the machine's name.
+  void log(std::string_view message) const;
+
+  /// The implementation (internal).
+  detail::MachineImpl& impl() noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<detail::MachineImpl> impl_;
+};
+
+}  // namespace attest

@@ -1,0 +1,139 @@
+// attest: VM tests as GoogleTest tests. `ATTEST_TEST(name) { ... }` registers an ordinary gtest
+// test (filters, XML reports, CTest's gtest_discover_tests all work) whose fixture gives the
+// test's machines; an attest::Error becomes a failure at the test script's line.
+//
+// **Example**:
+// ```
+// ATTEST_TEST(nginx_serves) {
+//   start_all();
+//   auto& server = machine("server");
+//   server.wait_for_open_port(80);
+//   EXPECT_THAT(server.succeed("curl -s localhost"), ::testing::HasSubstr("nginx"));
+// }
+// ```
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "attest/driver.hpp"
+#include "attest/error.hpp"
+#include "attest/machine.hpp"
+
+namespace attest::testing {
+
+/// Sets the configuration file the tests' driver loads (attest_main does this from --config).
+void set_config_path(const std::filesystem::path& config);
+/// Sets driver options (output directory, global timeout) before the driver is created.
+void set_driver_options(DriverOptions options);
+/// The process-wide driver of the tests, created on first use from the configuration set with
+/// set_config_path, else from $ATTEST_CONFIG. Throws: ConfigError when neither is set.
+Driver& driver();
+/// Destroys the driver: every VMM is stopped and its state removed.
+void reset_driver() noexcept;
+/// The GoogleTest suite name of ATTEST_TESTs: $ATTEST_SUITE or "attest".
+const char* suite_name();
+
+namespace detail {
+
+/// Logs a subtest's start and end (with its time) and adds it to failure traces.
+class SubtestScope {
+ public:
+  SubtestScope(std::string_view label, const Where& where);
+  ~SubtestScope();
+  SubtestScope(const SubtestScope&) = delete;
+  SubtestScope& operator=(const SubtestScope&) = delete;
+
+ private:
+  std::string label_;
+  std::chrono::steady_clock::time_point start_;
+  int uncaught_;
+  ::testing::ScopedTrace trace_;
+};
+
+/// Calls `attempt(last_try)` until it returns true or stops throwing attest::Error, once a second,
+/// until `timeout`. Throws: the last error, or TimeoutError.
+void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseconds timeout,
+                const Where& where);
+
+}  // namespace detail
+
+/// The fixture of every ATTEST_TEST. Machines still running after the test are halted.
+class VmTest : public ::testing::Test {
+ public:
+  /// The test body (the braces after ATTEST_TEST).
+  virtual void run() = 0;
+
+ protected:
+  void TestBody() final;
+  void TearDown() override;
+
+  /// The machine `name` of the configuration. Throws: Error naming the known machines.
+  Machine& machine(std::string_view name, Where where = Where::current());
+  /// Starts every machine; their boots overlap.
+  void start_all(Where where = Where::current());
+  /// The driver behind the machines.
+  Driver& driver();
+
+  /// Runs `fn` once as a named step: logged with its time, named in failures. Returns fn's result.
+  template <class F>
+  decltype(auto) subtest(std::string_view label, F&& fn, Where where = Where::current()) {
+    detail::SubtestScope scope(label, where);
+    return std::forward<F>(fn)();
+  }
+
+  /// Retries `fn` once a second until it succeeds: a `bool` result must be true, a `void` one must
+  /// not throw attest::Error. `fn` may take `bool last_try` (true on the final attempt), as NixOS.
+  /// Throws: TimeoutError, or the last attest::Error.
+  template <class F>
+  void retry(F&& fn, std::chrono::milliseconds timeout = default_timeout,
+             Where where = Where::current()) {
+    detail::retry_loop(
+        [&fn](bool last_try) -> bool {
+          if constexpr (std::is_invocable_v<F&, bool>) {
+            if constexpr (std::is_same_v<std::invoke_result_t<F&, bool>, void>) {
+              fn(last_try);
+              return true;
+            } else {
+              return static_cast<bool>(fn(last_try));
+            }
+          } else {
+            (void)last_try;
+            if constexpr (std::is_same_v<std::invoke_result_t<F&>, void>) {
+              fn();
+              return true;
+            } else {
+              return static_cast<bool>(fn());
+            }
+          }
+        },
+        timeout, where);
+  }
+};
+
+/// The entry point for test binaries: takes `--config FILE` (or $ATTEST_CONFIG),
+/// `--output-dir DIR` and `--global-timeout SECONDS`, plus GoogleTest's flags, runs every test
+/// and stops every machine. Returns the exit code.
+int attest_main(int argc, char** argv);
+
+}  // namespace attest::testing
+
+/// Defines a VM test. The body runs with the VmTest fixture's members in scope.
+#define ATTEST_TEST(name)                                                                       \
+  class AttestTest_##name final : public ::attest::testing::VmTest {                            \
+   public:                                                                                      \
+    void run() override;                                                                        \
+  };                                                                                            \
+  [[maybe_unused]] static ::testing::TestInfo* const attest_registered_##name =                 \
+      ::testing::RegisterTest(::attest::testing::suite_name(), #name, nullptr, nullptr,         \
+                              __FILE__, __LINE__,                                               \
+                              []() -> ::attest::testing::VmTest* { return new AttestTest_##name; }); \
+  void AttestTest_##name::run()

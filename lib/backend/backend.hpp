@@ -1,0 +1,75 @@
+// Internal: the interface every VMM backend implements (QEMU now; Firecracker and
+// cloud-hypervisor behind the same seam). A backend starts and stops its VMM and hands out the
+// transport to the guest shell; the Machine above it owns the shell, the console and all waiting.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "attest/capability.hpp"
+#include "attest/config.hpp"
+#include "core/async.hpp"
+#include "process/vmm_process.hpp"
+#include "shell/transport.hpp"
+
+namespace attest::backend {
+
+/// Where a machine keeps its files.
+struct MachinePaths {
+  std::filesystem::path state_dir;   ///< private (0700): sockets, disk overlays
+  std::filesystem::path shared_dir;  ///< NixOS SHARED_DIR
+  std::filesystem::path output_dir;  ///< the test's output directory
+};
+
+/// What the backend reports to its machine, always on the I/O thread.
+struct Events {
+  std::function<void(std::string_view)> console;     ///< serial console bytes
+  std::function<void(std::string_view)> vmm_stderr;  ///< one line of the VMM's stderr
+  std::function<void(const process::ExitStatus&)> exited;
+};
+
+/// Thrown by start() when the VMM cannot be brought up; the Machine adds the console tail.
+class StartFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  /// The backend's configuration name, e.g. "qemu".
+  virtual std::string_view name() const noexcept = 0;
+  /// The VMM's name for messages, e.g. "QEMU".
+  virtual std::string_view vmm_name() const noexcept = 0;
+  virtual bool has(Capability c) const noexcept = 0;
+
+  /// Starts the VMM and returns once its control channel answers. Throws: StartFailure.
+  virtual awaitable<void> start(Events events) = 0;
+  /// The way to the guest shell; valid from start() on.
+  virtual shell::Transport& transport() = 0;
+  virtual bool running() const noexcept = 0;
+  virtual std::optional<process::ExitStatus> exit_status() const = 0;
+  /// Completes once the VMM has exited.
+  virtual awaitable<void> wait_exited() = 0;
+  /// Stops the VMM at once, as a power loss would (QMP quit), and waits for it to exit.
+  virtual awaitable<void> quit() = 0;
+  /// Kills the VMM's process group now.
+  virtual void kill() noexcept = 0;
+  virtual std::string stderr_tail(std::size_t lines) const = 0;
+  /// The command line that started the VMM, for the log.
+  virtual std::string command_line() const = 0;
+};
+
+/// Creates the backend `config.backend` names. Throws: ConfigError for an unknown backend.
+std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const MachineConfig& config,
+                                      const MachinePaths& paths);
+
+/// The accelerator to use: ATTEST_ACCEL if set, else the machine's setting, else kvm:tcg.
+/// `explicit_choice` tells whether it came from ATTEST_ACCEL or the config. Throws: ConfigError.
+Accel effective_accel(const MachineConfig& config, bool* explicit_choice = nullptr);
+
+}  // namespace attest::backend

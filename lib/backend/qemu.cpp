@@ -1,0 +1,262 @@
+// The QEMU backend: process, QMP and virtconsole for one machine. The arguments given to a NixOS
+// start script follow nixos/lib/test-driver's QemuMachine.start (minus -monitor: attest drives
+// HMP through QMP's human-monitor-command instead of a second socket).
+#include "backend/qemu.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/process/v2/environment.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+
+#include "attest/error.hpp"
+#include "attest/machine.hpp"
+#include "core/log.hpp"
+#include "protocol/qmp.hpp"
+#include "shell/framing.hpp"
+
+namespace attest::backend {
+
+namespace fs = std::filesystem;
+
+Accel effective_accel(const MachineConfig& config, bool* explicit_choice) {
+  if (const char* env = std::getenv("ATTEST_ACCEL"); env != nullptr && *env != '\0') {
+    if (explicit_choice != nullptr) *explicit_choice = true;
+    try {
+      return parse_accel(env);
+    } catch (const ConfigError&) {
+      throw ConfigError(
+          fmt::format("environment variable ATTEST_ACCEL='{}' is not one of kvm, tcg, kvm:tcg", env),
+          config.name, "start");
+    }
+  }
+  if (explicit_choice != nullptr) *explicit_choice = config.accel.has_value();
+  return config.accel.value_or(Accel::kvm_or_tcg);
+}
+
+std::string find_qboot(const std::string& qemu_program) {
+  fs::path exe = qemu_program;
+  if (qemu_program.find('/') == std::string::npos) {
+    exe = boost::process::v2::environment::find_executable(qemu_program).string();
+    if (exe.empty()) return {};
+  }
+  std::error_code ec;
+  const fs::path real = fs::canonical(exe, ec);
+  if (ec) return {};
+  const fs::path candidate = real.parent_path().parent_path() / "share" / "qemu" / "qboot.rom";
+  return fs::exists(candidate, ec) ? candidate.string() : std::string{};
+}
+
+QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
+                       const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
+                       const std::string& bios) {
+  QemuLaunch l;
+  l.cwd = paths.state_dir.string();
+  auto& a = l.args;
+  const auto qmp = fmt::format("unix:{},server=on,wait=off", sockets.qmp);
+  // The NixOS shell console plus attest's output port on the same virtio-serial bus.
+  const std::vector<std::string> shell_args = {
+      "-chardev", fmt::format("socket,id=shell,path={}", sockets.shell),
+      "-chardev", fmt::format("socket,id=attest-data,path={}", sockets.data),
+      "-device", "virtio-serial,id=attest-serial",
+      "-device", "virtconsole,chardev=shell,bus=attest-serial.0",
+      "-device", fmt::format("virtserialport,chardev=attest-data,name={},bus=attest-serial.0",
+                             shell::data_port_name)};
+  if (!config.start_command.empty()) {
+    l.program = config.start_command.string();
+    l.env = {{"TMPDIR", paths.state_dir.string()},
+             {"SHARED_DIR", paths.shared_dir.string()},
+             {"USE_TMPDIR", "1"}};
+    a = {"-qmp", qmp};
+    a.insert(a.end(), shell_args.begin(), shell_args.end());
+    a.insert(a.end(), {"-device", "virtio-rng-pci", "-serial", "stdio"});
+    if (!config.allow_reboot) a.push_back("-no-reboot");
+    if (!display) a.push_back("-nographic");
+    if (accel_explicit) {
+      a.push_back("-machine");
+      a.push_back(fmt::format("accel={}", to_string(accel)));
+    }
+  } else {
+    l.program = config.qemu_binary;
+    const bool multi = config.vcpus > 1;
+    a = {"-name", config.name, "-nodefaults", "-no-user-config", "-machine", "pc"};
+    const std::string tcg = multi ? "tcg,thread=multi" : "tcg";
+    switch (accel) {
+      case Accel::kvm: a.insert(a.end(), {"-accel", "kvm"}); break;
+      case Accel::tcg: a.insert(a.end(), {"-accel", tcg}); break;
+      case Accel::kvm_or_tcg: a.insert(a.end(), {"-accel", "kvm", "-accel", tcg}); break;
+    }
+    a.insert(a.end(), {"-cpu", "max", "-m", std::to_string(config.memory_mib), "-smp",
+                       std::to_string(config.vcpus)});
+    if (!bios.empty()) a.insert(a.end(), {"-bios", bios});
+    a.insert(a.end(), {"-kernel", config.kernel.string()});
+    if (!config.initrd.empty()) a.insert(a.end(), {"-initrd", config.initrd.string()});
+    if (!config.cmdline.empty()) a.insert(a.end(), {"-append", config.cmdline});
+    for (const auto& d : config.disks) {
+      a.push_back("-drive");
+      a.push_back(fmt::format("file={},format={},if=virtio{}", d.path.string(), d.format,
+                              d.read_only ? ",readonly=on" : ""));
+    }
+    a.insert(a.end(), shell_args.begin(), shell_args.end());
+    a.insert(a.end(), {"-device", "virtio-rng-pci", "-qmp", qmp, "-serial", "stdio", "-display", "none"});
+    if (!config.allow_reboot) a.push_back("-no-reboot");
+  }
+  a.insert(a.end(), config.qemu_args.begin(), config.qemu_args.end());
+  return l;
+}
+
+namespace {
+
+std::string quote_arg(const std::string& s) {
+  if (!s.empty() && s.find_first_of(" \t\n'\"\\$`;&|<>()*?[]{}!#~") == std::string::npos) return s;
+  return shell_quote(s);
+}
+
+class QemuBackend final : public Backend {
+ public:
+  QemuBackend(const asio::any_io_executor& ex, MachineConfig config, MachinePaths paths)
+      : ex_(ex), config_(std::move(config)), paths_(std::move(paths)) {}
+
+  ~QemuBackend() override { kill(); }
+
+  std::string_view name() const noexcept override { return "qemu"; }
+  std::string_view vmm_name() const noexcept override { return "QEMU"; }
+
+  bool has(Capability c) const noexcept override {
+    // Issue-by-issue: the capabilities implemented so far.
+    switch (c) {
+      case Capability::screenshot:
+      case Capability::send_key:
+      case Capability::network_control:
+      case Capability::port_forward:
+      case Capability::snapshot:
+      case Capability::reboot: return false;
+    }
+    return false;
+  }
+
+  awaitable<void> start(Events events) override {
+    bool accel_explicit = false;
+    const Accel accel = effective_accel(config_, &accel_explicit);
+    sockets_ = {(paths_.state_dir / "shell").string(), (paths_.state_dir / "shell-data").string(),
+                (paths_.state_dir / "qmp").string()};
+    error_code ec;
+    fs::remove(sockets_.qmp, ec);
+    transport_.reset();  // its destructor unlinks the socket path
+    transport_ = std::make_unique<shell::VirtconsoleTransport>(ex_, sockets_.shell, sockets_.data);
+    const bool display = std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
+    const std::string bios = config_.start_command.empty() ? find_qboot(config_.qemu_binary) : "";
+    const auto launch = qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios);
+    command_line_ = quote_arg(launch.program);
+    for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
+
+    process::SpawnSpec spec{launch.program, launch.args, launch.env, launch.cwd};
+    process::Hooks hooks{events.console, events.vmm_stderr, events.exited};
+    try {
+      process_ = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
+    } catch (const boost::system::system_error& e) {
+      throw StartFailure(fmt::format("cannot start QEMU ({}): {}", launch.program, e.what()));
+    }
+    co_await connect_qmp();
+  }
+
+  shell::Transport& transport() override { return *transport_; }
+
+  bool running() const noexcept override { return process_ && process_->running(); }
+
+  std::optional<process::ExitStatus> exit_status() const override {
+    return process_ ? process_->exit_status() : std::nullopt;
+  }
+
+  awaitable<void> wait_exited() override {
+    if (process_) co_await process_->wait_exited();
+  }
+
+  awaitable<void> quit() override {
+    if (!running()) co_return;
+    try {
+      if (qmp_ && qmp_->connected()) co_await qmp_->execute("quit");
+    } catch (const qmp::QmpError& e) {
+      // QEMU may close the connection before its reply arrives; the exit below is what counts.
+      detail::log_debug(config_.name, fmt::format("QMP quit: {}", e.what()));
+    }
+    if (!qmp_ || !qmp_->connected()) process_->signal_group(SIGKILL);
+    co_await process_->wait_exited();
+  }
+
+  void kill() noexcept override {
+    if (process_) process_->signal_group(SIGKILL);
+    if (qmp_) qmp_->close();
+  }
+
+  std::string stderr_tail(std::size_t lines) const override {
+    return process_ ? process_->stderr_tail(lines) : std::string{};
+  }
+
+  std::string command_line() const override { return command_line_; }
+
+ private:
+  awaitable<void> connect_qmp() {
+    // QEMU creates the QMP socket early in its start-up; poll until it accepts, or QEMU dies.
+    const auto deadline = deadline_after(std::chrono::seconds(60));
+    asio::steady_timer timer(ex_);
+    std::string failure;
+    for (;;) {
+      qmp_ = std::make_unique<qmp::Client>(ex_);
+      if (!process_->running()) break;
+      try {
+        co_await qmp_->connect(sockets_.qmp);
+        co_return;
+      } catch (const boost::system::system_error& e) {
+        const auto code = e.code().value();
+        if (code != ENOENT && code != ECONNREFUSED)
+          failure = fmt::format("cannot connect to QEMU's QMP socket {}: {}", sockets_.qmp,
+                                e.code().message());
+      } catch (const qmp::QmpError& e) {
+        failure = fmt::format("QMP handshake with QEMU failed: {}", e.what());
+      }
+      if (!failure.empty()) break;
+      if (Clock::now() > deadline) {
+        failure = fmt::format("QEMU's QMP socket {} did not accept connections within 60s", sockets_.qmp);
+        break;
+      }
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(use_awaitable);
+    }
+    // A QEMU that refuses its arguments exits right away: report that rather than the socket.
+    auto exited = co_await detail::race(process_->wait_exited(), deadline_after(std::chrono::seconds(1)),
+                                        never_);
+    if (exited.end == detail::RaceEnd::done)
+      throw StartFailure(fmt::format("QEMU exited with {} while starting", process_->exit_status()->to_string()));
+    throw StartFailure(failure);
+  }
+
+  asio::any_io_executor ex_;
+  MachineConfig config_;
+  MachinePaths paths_;
+  QemuSockets sockets_;
+  std::unique_ptr<shell::VirtconsoleTransport> transport_;
+  std::unique_ptr<process::VmmProcess> process_;
+  std::unique_ptr<qmp::Client> qmp_;
+  std::string command_line_;
+  detail::Event never_{ex_};
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_qemu_backend(const asio::any_io_executor& ex,
+                                           const MachineConfig& config, const MachinePaths& paths) {
+  return std::make_unique<QemuBackend>(ex, config, paths);
+}
+
+std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const MachineConfig& config,
+                                      const MachinePaths& paths) {
+  if (config.backend == "qemu") return make_qemu_backend(ex, config, paths);
+  throw ConfigError(fmt::format("machine '{}': unknown backend '{}' (known backends: qemu)",
+                                config.name, config.backend),
+                    config.name, "start");
+}
+
+}  // namespace attest::backend

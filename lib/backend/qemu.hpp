@@ -1,0 +1,40 @@
+// Internal: the QEMU backend. Starts either a NixOS `run-<name>-vm` script with the arguments and
+// environment the NixOS driver gives it, or QEMU directly from a kernel/initrd description; the
+// shell travels over a virtconsole, control over QMP.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/backend.hpp"
+
+namespace attest::backend {
+
+/// Everything needed to exec QEMU (or a start script): pure data, unit-tested.
+struct QemuLaunch {
+  std::string program;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string cwd;
+};
+
+struct QemuSockets {
+  std::string shell;  ///< the NixOS console (/dev/hvc0)
+  std::string data;   ///< the output port (shell::data_port_name)
+  std::string qmp;
+};
+
+/// Builds the launch for `config`. `accel_explicit`: whether to force the accelerator on a start
+/// script (which otherwise keeps its own). `display`: whether a display is available.
+QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
+                       const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
+                       const std::string& bios);
+
+/// qboot (a fast BIOS for direct kernel boot) next to `qemu_program`'s data files, or empty.
+std::string find_qboot(const std::string& qemu_program);
+
+std::unique_ptr<Backend> make_qemu_backend(const asio::any_io_executor& ex,
+                                           const MachineConfig& config, const MachinePaths& paths);
+
+}  // namespace attest::backend

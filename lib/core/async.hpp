@@ -1,0 +1,130 @@
+// Internal: the Asio vocabulary every lib/ unit shares, an Event that coroutines can wait on,
+// and race(), which runs an operation against a deadline and an abort event so that nothing
+// keeps running after either fires (architecture: "timeouts live inside the operation").
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace attest {
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using error_code = boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+inline Deadline deadline_after(std::chrono::milliseconds timeout) {
+  const auto now = Clock::now();
+  if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(Deadline::max() - now))
+    return Deadline::max();
+  return now + timeout;
+}
+
+namespace detail {
+
+/// A level-triggered flag coroutines can wait for. set() wakes every waiter; reset() re-arms it.
+/// Single-threaded: use only on the I/O thread.
+class Event {
+ public:
+  explicit Event(const asio::any_io_executor& ex) : timer_(ex, Deadline::max()) {}
+  bool is_set() const noexcept { return set_; }
+  void set() {
+    set_ = true;
+    timer_.cancel();
+  }
+  void reset() noexcept { set_ = false; }
+  /// A deferred operation that completes when the event is set (or the wait is cancelled).
+  auto async_wait() { return timer_.async_wait(asio::deferred); }
+  /// Waits until the event is set.
+  awaitable<void> wait() {
+    while (!set_) {
+      auto [ec] = co_await timer_.async_wait(asio::as_tuple(use_awaitable));
+      (void)ec;
+    }
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool set_ = false;
+};
+
+/// How a race ended.
+enum class RaceEnd { done, deadline, aborted };
+
+template <class T>
+struct RaceResult {
+  RaceEnd end = RaceEnd::done;
+  std::optional<T> value;
+};
+template <>
+struct RaceResult<void> {
+  RaceEnd end = RaceEnd::done;
+};
+
+/// Runs `op` until it completes, `deadline` passes or `abort` is set, whichever comes first; the
+/// losers are cancelled and have finished when this returns. An exception from `op` is rethrown.
+template <class T>
+awaitable<RaceResult<T>> race(awaitable<T> op, Deadline deadline, Event& abort) {
+  auto ex = co_await asio::this_coro::executor;
+  if (abort.is_set()) {
+    RaceResult<T> aborted;
+    aborted.end = RaceEnd::aborted;
+    co_return aborted;
+  }
+  asio::steady_timer timer(ex, deadline);
+  auto spawned = asio::co_spawn(ex, std::move(op), asio::deferred);
+  auto waiting = timer.async_wait(asio::deferred);
+  auto aborting = abort.async_wait();
+  auto group = asio::experimental::make_parallel_group(std::move(spawned), std::move(waiting),
+                                                       std::move(aborting));
+  RaceResult<T> result;
+  if constexpr (std::is_void_v<T>) {
+    auto [order, ex_ptr, timer_ec, abort_ec] =
+        co_await group.async_wait(asio::experimental::wait_for_one(), use_awaitable);
+    (void)timer_ec;
+    (void)abort_ec;
+    if (order[0] == 0) {
+      if (ex_ptr) std::rethrow_exception(ex_ptr);
+    } else {
+      result.end = order[0] == 1 ? RaceEnd::deadline : RaceEnd::aborted;
+    }
+  } else {
+    auto [order, ex_ptr, value, timer_ec, abort_ec] =
+        co_await group.async_wait(asio::experimental::wait_for_one(), use_awaitable);
+    (void)timer_ec;
+    (void)abort_ec;
+    if (order[0] == 0) {
+      if (ex_ptr) std::rethrow_exception(ex_ptr);
+      result.value.emplace(std::move(value));
+    } else {
+      result.end = order[0] == 1 ? RaceEnd::deadline : RaceEnd::aborted;
+    }
+  }
+  // An abort that fired while the deadline also passed still counts as an abort.
+  if (result.end == RaceEnd::deadline && abort.is_set()) result.end = RaceEnd::aborted;
+  co_return result;
+}
+
+/// Waits on the I/O thread until `deadline` or until `abort` is set. Returns false on abort.
+inline awaitable<bool> sleep_until(Deadline deadline, Event& abort) {
+  if (abort.is_set()) co_return false;
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, deadline);
+  auto group = asio::experimental::make_parallel_group(timer.async_wait(asio::deferred),
+                                                       abort.async_wait());
+  auto [order, timer_ec, abort_ec] =
+      co_await group.async_wait(asio::experimental::wait_for_one(), use_awaitable);
+  (void)timer_ec;
+  (void)abort_ec;
+  co_return order[0] == 0 && !abort.is_set();
+}
+
+}  // namespace detail
+}  // namespace attest

@@ -1,0 +1,231 @@
+// The Driver: I/O thread, machines, global timeout, state and output directories, teardown.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "attest/driver.hpp"
+#include "core/driver_impl.hpp"
+#include "core/log.hpp"
+#include "core/machine_impl.hpp"
+
+namespace attest {
+namespace detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Where private state goes: $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp (short paths matter:
+/// unix socket paths are limited to 107 bytes).
+fs::path state_base() {
+  for (const char* var : {"XDG_RUNTIME_DIR", "TMPDIR"}) {
+    const char* v = std::getenv(var);
+    if (v != nullptr && *v != '\0' && ::access(v, W_OK | X_OK) == 0) return v;
+  }
+  return "/tmp";
+}
+
+/// Removes state directories left by test binaries that were killed (their pid is gone).
+void remove_stale_state(const fs::path& base) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(base, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind("attest-", 0) != 0) continue;
+    const auto dash = name.find('-', 7);
+    if (dash == std::string::npos) continue;
+    const int pid = std::atoi(name.substr(7, dash - 7).c_str());
+    if (pid <= 0 || pid == ::getpid()) continue;
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || st.st_uid != ::getuid()) continue;
+    if (::kill(pid, 0) == 0 || errno == EPERM) continue;  // still alive
+    fs::remove_all(entry.path(), ec);
+    if (!ec) log_debug("", fmt::format("removed stale state directory {}", entry.path().string()));
+  }
+}
+
+fs::path make_state_root() {
+  const fs::path base = state_base();
+  remove_stale_state(base);
+  std::string templ = (base / fmt::format("attest-{}-XXXXXX", ::getpid())).string();
+  if (::mkdtemp(templ.data()) == nullptr)
+    throw Error(fmt::format("driver: cannot create a state directory under {}: {}", base.string(),
+                            std::strerror(errno)),
+                "", "Driver");
+  return templ;
+}
+
+fs::path choose_output_dir(const DriverOptions& options) {
+  if (!options.output_dir.empty()) return options.output_dir;
+  if (const char* v = std::getenv("ATTEST_OUTPUT_DIR"); v != nullptr && *v != '\0') return v;
+  return "attest-out";
+}
+
+}  // namespace
+
+DriverImpl::DriverImpl(Config config, DriverOptions options)
+    : config_(std::move(config)),
+      work_(asio::make_work_guard(io_)),
+      global_abort_(io_.get_executor()),
+      global_timer_(io_),
+      grace_timer_(io_),
+      global_timeout_(options.global_timeout.value_or(config_.global_timeout)) {
+  if (config_.machines.empty())
+    throw ConfigError(fmt::format("config {}: no machines", config_.source.string()), "", "Driver");
+  for (const auto& m : config_.machines) validate(m, config_.source);
+  // A VMM or guest closing a connection must not kill the test binary.
+  ::signal(SIGPIPE, SIG_IGN);
+  output_dir_ = fs::absolute(choose_output_dir(options));
+  std::error_code ec;
+  fs::create_directories(output_dir_, ec);
+  if (ec || ::access(output_dir_.c_str(), W_OK) != 0)
+    throw Error(fmt::format("driver: the output directory {} is not writable: {}",
+                            output_dir_.string(), ec ? ec.message() : std::strerror(errno)),
+                "", "Driver");
+  state_root_ = make_state_root();
+  for (const auto& m : config_.machines)
+    machines_.push_back(std::make_unique<Machine>(std::make_unique<MachineImpl>(*this, m)));
+  global_timer_.expires_after(global_timeout_);
+  global_timer_.async_wait([this](const error_code& ec) {
+    if (!ec) on_global_timeout();
+  });
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void DriverImpl::on_global_timeout() {
+  expired_ = true;
+  log_error("", fmt::format("the global timeout of {} expired: halting every machine",
+                            format_duration(global_timeout_)));
+  for (auto& m : machines_) m->impl().backend().kill();
+  global_abort_.set();
+  // Whatever the test thread is doing, it must end: failing attest calls end it unless user code
+  // is stuck elsewhere, so exit after a grace period (NixOS kills the test in the same way).
+  grace_timer_.expires_after(std::chrono::seconds(30));
+  grace_timer_.async_wait([](const error_code& ec) {
+    if (ec) return;
+    log_error("", "the test did not end within 30s of the global timeout: exiting");
+    std::_Exit(1);
+  });
+}
+
+void DriverImpl::check_expired(std::string_view machine, std::string_view operation) const {
+  if (!expired_) return;
+  throw TimeoutError(fmt::format("{}{}{}: the global timeout of {} expired",
+                                 machine.empty() ? "driver" : "machine '",
+                                 machine.empty() ? "" : std::string(machine) + "'",
+                                 operation.empty() ? "" : ": " + std::string(operation),
+                                 format_duration(global_timeout_)),
+                     std::string(machine), std::string(operation), global_timeout_);
+}
+
+void DriverImpl::halt_all() noexcept {
+  try {
+    auto op = [](DriverImpl& d) -> awaitable<void> {
+      for (auto& m : d.machines_) co_await m->impl().halt();
+    };
+    run(op(*this));
+  } catch (const std::exception& e) {
+    log_error("", fmt::format("halting the machines failed: {}", e.what()));
+  }
+}
+
+DriverImpl::~DriverImpl() {
+  halt_all();
+  try {
+    auto op = [](DriverImpl& d) -> awaitable<void> {
+      d.global_timer_.cancel();
+      d.grace_timer_.cancel();
+      d.machines_.clear();
+      co_return;
+    };
+    run(op(*this));
+  } catch (const std::exception& e) {
+    log_error("", fmt::format("tearing down the machines failed: {}", e.what()));
+  }
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+  std::error_code ec;
+  fs::remove_all(state_root_, ec);
+}
+
+}  // namespace detail
+
+namespace {
+
+template <class F>
+decltype(auto) at(const Where& where, F&& fn) {
+  try {
+    return std::forward<F>(fn)();
+  } catch (Error& e) {
+    e.set_where(where);
+    throw;
+  }
+}
+
+}  // namespace
+
+Driver::Driver(const std::filesystem::path& config_file, DriverOptions options)
+    : impl_(std::make_unique<detail::DriverImpl>(load_config(config_file), std::move(options))) {}
+
+Driver::Driver(Config config, DriverOptions options)
+    : impl_(std::make_unique<detail::DriverImpl>(std::move(config), std::move(options))) {}
+
+Driver::~Driver() = default;
+
+Machine& Driver::machine(std::string_view name, Where where) {
+  for (auto& m : impl_->machines())
+    if (m->name() == name) return *m;
+  std::string known;
+  for (auto& m : impl_->machines()) known += fmt::format("{}{}", known.empty() ? "" : ", ", m->name());
+  Error e(fmt::format("driver: there is no machine named '{}' (machines: {})", name, known), "",
+          "machine", where);
+  throw e;
+}
+
+std::vector<std::reference_wrapper<Machine>> Driver::machines() {
+  std::vector<std::reference_wrapper<Machine>> out;
+  for (auto& m : impl_->machines()) out.emplace_back(*m);
+  return out;
+}
+
+void Driver::start_all(Where where) {
+  at(where, [&] {
+    impl_->check_expired("", "start_all");
+    auto op = [](detail::DriverImpl& d) -> awaitable<void> {
+      // All VMMs start at once; each start returns when its control socket answers, and the
+      // guests then boot side by side while the test goes on.
+      auto ex = co_await asio::this_coro::executor;
+      using Op = decltype(asio::co_spawn(ex, d.machines().front()->impl().start(), asio::deferred));
+      std::vector<Op> ops;
+      for (auto& m : d.machines()) ops.push_back(asio::co_spawn(ex, m->impl().start(), asio::deferred));
+      auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                                 .async_wait(asio::experimental::wait_for_all(), use_awaitable);
+      (void)order;
+      for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    };
+    impl_->run(op(*impl_));
+  });
+}
+
+void Driver::halt_all() noexcept { impl_->halt_all(); }
+
+const Config& Driver::config() const noexcept { return impl_->config(); }
+
+const std::filesystem::path& Driver::output_dir() const noexcept { return impl_->output_dir(); }
+
+void Driver::host_sleep(std::chrono::milliseconds duration) {
+  impl_->check_expired("", "host_sleep");
+  auto op = [](detail::DriverImpl& d, std::chrono::milliseconds t) -> awaitable<void> {
+    if (!co_await detail::sleep_until(deadline_after(t), d.global_abort()))
+      d.check_expired("", "host_sleep");
+  };
+  impl_->run(op(*impl_, duration));
+}
+
+}  // namespace attest

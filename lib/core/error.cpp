@@ -1,0 +1,56 @@
+// The facade's error types. Messages are composed where the error is raised (they know the
+// machine and the operation); the facade only replaces where() with its caller's location.
+#include "attest/error.hpp"
+
+#include <utility>
+
+#include "attest/capability.hpp"
+#include "attest/machine.hpp"
+
+namespace attest {
+
+Error::Error(std::string message, std::string machine, std::string operation, Where where)
+    : std::runtime_error(std::move(message)),
+      machine_(std::move(machine)),
+      operation_(std::move(operation)),
+      where_(where) {}
+
+CommandFailed::CommandFailed(std::string message, std::string machine, std::string operation,
+                             std::string command, int status, std::string output, Where where)
+    : Error(std::move(message), std::move(machine), std::move(operation), where),
+      command_(std::move(command)),
+      status_(status),
+      output_(std::move(output)) {}
+
+TimeoutError::TimeoutError(std::string message, std::string machine, std::string operation,
+                           std::chrono::milliseconds timeout, Where where)
+    : Error(std::move(message), std::move(machine), std::move(operation), where),
+      timeout_(timeout) {}
+
+std::string_view to_string(Capability c) noexcept {
+  switch (c) {
+    case Capability::screenshot: return "screenshot";
+    case Capability::send_key: return "send_key";
+    case Capability::network_control: return "network_control";
+    case Capability::port_forward: return "port_forward";
+    case Capability::snapshot: return "snapshot";
+    case Capability::reboot: return "reboot";
+  }
+  return "unknown";
+}
+
+std::string shell_quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('\'');
+  for (char c : text) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+}  // namespace attest

@@ -1,0 +1,99 @@
+// The driver's log: one mutex around stderr, so lines from the test thread and the I/O thread
+// never interleave mid-line.
+#include "core/log.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+namespace attest::detail {
+namespace {
+
+std::mutex& log_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+LogLevel level_from_env() {
+  const char* v = std::getenv("ATTEST_LOG_LEVEL");
+  if (v == nullptr) return LogLevel::info;
+  std::string_view s{v};
+  if (s == "debug") return LogLevel::debug;
+  if (s == "warning") return LogLevel::warning;
+  if (s == "error") return LogLevel::error;
+  return LogLevel::info;
+}
+
+}  // namespace
+
+Log& Log::get() {
+  static Log log;
+  return log;
+}
+
+Log::Log() : level_(level_from_env()), color_(::isatty(STDERR_FILENO) == 1) {
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && *no_color != '\0') color_ = false;
+}
+
+void Log::write(LogLevel level, std::string_view machine, std::string_view message) {
+  if (!enabled(level)) return;
+  std::string line;
+  const char* start = "";
+  const char* end = "";
+  if (color_) {
+    end = "\033[0m";
+    switch (level) {
+      case LogLevel::debug: start = "\033[2m"; break;
+      case LogLevel::info: start = ""; end = ""; break;
+      case LogLevel::warning: start = "\033[33m"; break;
+      case LogLevel::error: start = "\033[31m"; break;
+    }
+  }
+  const char* mark = level == LogLevel::error ? "!!! " : level == LogLevel::warning ? "warning: " : "";
+  if (machine.empty())
+    line = fmt::format("{}{}{}{}\n", start, mark, message, end);
+  else
+    line = fmt::format("{}{}{}: {}{}\n", start, mark, machine, message, end);
+  std::lock_guard lock(log_mutex());
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void Log::serial(std::string_view machine, std::string_view text) {
+  if (!serial_echo_ || !enabled(LogLevel::info)) return;
+  std::string line = color_ ? fmt::format("\033[2m{} # {}\033[0m\n", machine, text)
+                            : fmt::format("{} # {}\n", machine, text);
+  std::lock_guard lock(log_mutex());
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+std::string format_duration(std::chrono::nanoseconds d) {
+  using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(d).count();
+  if (ms < 1000) {
+    if (d < 1ms) return fmt::format("{:.2f}ms", duration<double, std::milli>(d).count());
+    return fmt::format("{}ms", ms);
+  }
+  if (ms % 60000 == 0 && ms >= 120000) return fmt::format("{}min", ms / 60000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{:.3g}s", duration<double>(d).count());
+}
+
+std::string excerpt(std::string_view text, std::size_t limit) {
+  std::string out;
+  std::size_t shown = 0;
+  for (; shown < text.size() && out.size() < limit; ++shown) {
+    const auto c = static_cast<unsigned char>(text[shown]);
+    if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f))
+      out.push_back(static_cast<char>(c));
+    else
+      out += fmt::format("\\x{:02x}", c);
+  }
+  if (shown < text.size()) out += fmt::format("… ({} more bytes)", text.size() - shown);
+  return out;
+}
+
+}  // namespace attest::detail

@@ -1,0 +1,263 @@
+// The synchronous Machine facade: each method submits a coroutine to the Driver's I/O thread
+// and waits for it; an attest::Error leaving here carries the caller's source location.
+#include "attest/machine.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/driver_impl.hpp"
+#include "core/log.hpp"
+#include "core/machine_impl.hpp"
+#include "core/util.hpp"
+
+namespace attest {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+namespace {
+
+template <class F>
+decltype(auto) at(const Where& where, F&& fn) {
+  try {
+    return std::forward<F>(fn)();
+  } catch (Error& e) {
+    e.set_where(where);
+    throw;
+  }
+}
+
+std::string op_name(std::string_view op, std::string_view arg) {
+  return fmt::format("{}({})", op, detail::excerpt(arg, 120));
+}
+
+}  // namespace
+
+Machine::Machine(std::unique_ptr<detail::MachineImpl> impl) : impl_(std::move(impl)) {}
+Machine::~Machine() = default;
+
+const std::string& Machine::name() const noexcept { return impl_->name(); }
+std::string_view Machine::backend() const noexcept { return impl_->backend().name(); }
+bool Machine::has(Capability c) const noexcept { return impl_->backend().has(c); }
+const fs::path& Machine::state_dir() const noexcept { return impl_->state_dir(); }
+
+bool Machine::is_up() const { return impl_->driver().run(impl_->is_up()); }
+
+void Machine::start(Where where) {
+  at(where, [&] { impl_->driver().run(impl_->start()); });
+}
+
+void Machine::connect(Where where) {
+  at(where, [&] { impl_->driver().run(impl_->connect()); });
+}
+
+CommandResult Machine::execute(std::string_view command, milliseconds timeout, Where where) {
+  return at(where, [&] {
+    return impl_->driver().run(impl_->execute(std::string(command), timeout, "execute"));
+  });
+}
+
+std::string Machine::succeed(std::string_view command, milliseconds timeout, Where where) {
+  return at(where, [&] {
+    auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "succeed"));
+    if (r.status != 0)
+      throw CommandFailed(
+          fmt::format("machine '{}': command `{}` failed (exit code {}){}{}", name(),
+                      detail::excerpt(command, 400), r.status,
+                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000)),
+          name(), "succeed", std::string(command), r.status, std::move(r.output), where);
+    return std::move(r.output);
+  });
+}
+
+std::string Machine::fail(std::string_view command, milliseconds timeout, Where where) {
+  return at(where, [&] {
+    auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "fail"));
+    if (r.status == 0)
+      throw CommandFailed(fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
+                                      detail::excerpt(command, 400),
+                                      r.output.empty() ? "" : "\noutput: ",
+                                      detail::excerpt(r.output, 2000)),
+                          name(), "fail", std::string(command), r.status, std::move(r.output), where);
+    return std::move(r.output);
+  });
+}
+
+std::string Machine::wait_until_succeeds(std::string_view command, milliseconds timeout, Where where) {
+  return at(where, [&] {
+    return impl_->driver().run(impl_->wait_until(std::string(command), true, timeout,
+                                                 op_name("wait_until_succeeds", command),
+                                                 "the command to succeed"));
+  });
+}
+
+std::string Machine::wait_until_fails(std::string_view command, milliseconds timeout, Where where) {
+  return at(where, [&] {
+    return impl_->driver().run(impl_->wait_until(std::string(command), false, timeout,
+                                                 op_name("wait_until_fails", command),
+                                                 "the command to fail"));
+  });
+}
+
+void Machine::wait_for_file(std::string_view path, milliseconds timeout, Where where) {
+  at(where, [&] {
+    impl_->driver().run(impl_->wait_until("test -e " + shell_quote(path), true, timeout,
+                                          op_name("wait_for_file", path),
+                                          fmt::format("file {} to exist", path)));
+  });
+}
+
+void Machine::wait_for_open_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
+                                 Where where) {
+  at(where, [&] {
+    impl_->driver().run(impl_->wait_until(
+        fmt::format("nc -z {} {}", shell_quote(addr), port), true, timeout,
+        fmt::format("wait_for_open_port({}, {})", port, addr),
+        fmt::format("TCP port {} on {} to accept connections", port, addr)));
+  });
+}
+
+void Machine::wait_for_closed_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
+                                   Where where) {
+  at(where, [&] {
+    impl_->driver().run(impl_->wait_until(
+        fmt::format("nc -z {} {}", shell_quote(addr), port), false, timeout,
+        fmt::format("wait_for_closed_port({}, {})", port, addr),
+        fmt::format("TCP port {} on {} to refuse connections", port, addr)));
+  });
+}
+
+void Machine::wait_for_open_unix_socket(std::string_view path, bool is_datagram, milliseconds timeout,
+                                        Where where) {
+  at(where, [&] {
+    impl_->driver().run(impl_->wait_until(
+        fmt::format("nc -z {} {}", is_datagram ? "-uU" : "-U", shell_quote(path)), true, timeout,
+        op_name("wait_for_open_unix_socket", path),
+        fmt::format("unix {} socket {} to accept connections", is_datagram ? "datagram" : "stream",
+                    path)));
+  });
+}
+
+void Machine::wait_for_console_text(std::string_view regex, milliseconds timeout, Where where) {
+  at(where, [&] { impl_->driver().run(impl_->wait_for_console_text(std::string(regex), timeout)); });
+}
+
+std::string Machine::get_console_log() const { return impl_->driver().run(impl_->console_log()); }
+
+void Machine::sleep(milliseconds duration, Where where) {
+  at(where, [&] {
+    const auto secs = duration.count() % 1000 == 0
+                          ? fmt::format("{}", duration.count() / 1000)
+                          : fmt::format("{}.{:03}", duration.count() / 1000, duration.count() % 1000);
+    auto r = impl_->driver().run(
+        impl_->execute("sleep " + secs, default_timeout, fmt::format("sleep({})", secs)));
+    if (r.status != 0)
+      throw CommandFailed(fmt::format("machine '{}': sleep({}): `sleep {}` failed (exit code {})",
+                                      name(), secs, secs, r.status),
+                          name(), "sleep", "sleep " + secs, r.status, std::move(r.output), where);
+  });
+}
+
+void Machine::shutdown(milliseconds timeout, Where where) {
+  at(where, [&] { impl_->driver().run(impl_->shutdown(timeout)); });
+}
+
+void Machine::crash(Where where) {
+  at(where, [&] { impl_->driver().run(impl_->crash()); });
+}
+
+void Machine::wait_for_shutdown(milliseconds timeout, Where where) {
+  at(where, [&] { impl_->driver().run(impl_->wait_for_shutdown(timeout, "wait_for_shutdown")); });
+}
+
+void Machine::halt() noexcept {
+  try {
+    impl_->driver().run(impl_->halt());
+  } catch (const std::exception& e) {
+    detail::log_error(name(), fmt::format("halt failed: {}", e.what()));
+  }
+}
+
+void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view target, Where where) {
+  at(where, [&] {
+    const std::string operation = fmt::format("copy_from_host_via_shell({}, {})", source.string(), target);
+    std::ifstream in(source, std::ios::binary);
+    if (!in)
+      throw Error(fmt::format("machine '{}': {}: cannot read {}: {}", name(), operation,
+                              source.string(), std::strerror(errno)),
+                  name(), operation, where);
+    std::ostringstream data;
+    data << in.rdbuf();
+    const std::string bytes = data.str();
+    // The data travels inside the command line; chunks keep each line bounded.
+    constexpr std::size_t chunk = 3 * 1024 * 1024;
+    std::size_t offset = 0;
+    do {
+      const auto part = std::string_view(bytes).substr(offset, chunk);
+      const auto cmd = fmt::format("printf %s {} | base64 -d {} {}", detail::base64_encode(part),
+                                   offset == 0 ? ">" : ">>", shell_quote(target));
+      auto r = impl_->driver().run(impl_->execute(cmd, default_timeout, operation));
+      if (r.status != 0)
+        throw CommandFailed(fmt::format("machine '{}': {}: writing {} in the guest failed (exit code {}); "
+                                        "see the console log for the guest's error",
+                                        name(), operation, target, r.status),
+                            name(), operation, fmt::format("... > {}", target), r.status,
+                            std::move(r.output), where);
+      offset += part.size();
+    } while (offset < bytes.size());
+  });
+}
+
+fs::path Machine::copy_from_machine(std::string_view source, const fs::path& target_dir, Where where) {
+  return at(where, [&]() -> fs::path {
+    const std::string operation = op_name("copy_from_machine", source);
+    auto& drv = impl_->driver();
+    const fs::path dir = drv.output_dir() / target_dir;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+      throw Error(fmt::format("machine '{}': {}: cannot create {}: {}", name(), operation, dir.string(),
+                              ec.message()),
+                  name(), operation, where);
+    const fs::path src{std::string(source)};
+    const std::string base = src.filename().empty() ? src.parent_path().filename().string()
+                                                    : src.filename().string();
+    const fs::path dest = dir / base;
+    const auto q = shell_quote(source);
+    auto is_dir = drv.run(impl_->execute("test -d " + q, default_timeout, operation));
+    if (is_dir.status == 0) {
+      const auto cmd = fmt::format("tar -C {} -cf - {}", shell_quote(src.parent_path().string()),
+                                   shell_quote(base));
+      auto r = drv.run(impl_->execute(cmd, default_timeout, operation));
+      if (r.status != 0)
+        throw CommandFailed(fmt::format("machine '{}': {}: `{}` failed (exit code {})", name(),
+                                        operation, cmd, r.status),
+                            name(), operation, cmd, r.status, std::move(r.output), where);
+      detail::extract_tar(r.output, dir, name(), operation);
+      return dest;
+    }
+    const auto cmd = "cat -- " + q;
+    auto r = drv.run(impl_->execute(cmd, default_timeout, operation));
+    if (r.status != 0)
+      throw CommandFailed(fmt::format("machine '{}': {}: cannot read {} in the guest (exit code {})",
+                                      name(), operation, source, r.status),
+                          name(), operation, cmd, r.status, std::move(r.output), where);
+    std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+    out.write(r.output.data(), static_cast<std::streamsize>(r.output.size()));
+    if (!out)
+      throw Error(fmt::format("machine '{}': {}: cannot write {}", name(), operation, dest.string()),
+                  name(), operation, where);
+    return dest;
+  });
+}
+
+fs::path Machine::copy_from_vm(std::string_view source, const fs::path& target_dir, Where where) {
+  return copy_from_machine(source, target_dir, where);
+}
+
+void Machine::log(std::string_view message) const { detail::log_info(name(), message); }
+
+}  // namespace attest

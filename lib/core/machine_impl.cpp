@@ -1,0 +1,482 @@
+// One machine on the I/O thread: start, the background wait for the guest shell, commands with
+// their deadlines, waits, console watching and the ways a machine goes down.
+#include "core/machine_impl.hpp"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <regex>
+
+#include "core/driver_impl.hpp"
+#include "core/log.hpp"
+
+namespace attest::detail {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+/// The state of one VMM lifetime. Operations keep a reference to the Boot they started on, so a
+/// restart never confuses an old operation with the new VMM.
+struct MachineImpl::Boot {
+  explicit Boot(const asio::any_io_executor& ex) : abort(ex), shell_ready(ex), panic_timer(ex) {}
+  Event abort;        ///< set when the VMM exits or the guest panics
+  Event shell_ready;  ///< set when the shell connected or could not
+  std::unique_ptr<shell::Shell> shell;
+  std::exception_ptr shell_error;
+  std::string down_reason;
+  bool expect_exit = false;
+  bool exited = false;
+  bool panicked = false;
+  Clock::time_point started;
+  Deadline boot_deadline;
+  asio::steady_timer panic_timer;
+};
+
+namespace {
+
+/// How long an operation waits for the VMM's exit to be reported after the shell connection
+/// dropped, so the error can say why.
+constexpr milliseconds exit_settle = std::chrono::seconds(1);
+/// Extra host-side time for a command the guest's `timeout -k 5` already bounds.
+constexpr milliseconds guest_timeout_grace = std::chrono::seconds(10);
+
+std::string indent_block(std::string_view title, const std::string& text) {
+  if (text.empty()) return {};
+  std::string out = fmt::format("\n{}:\n", title);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    out += "    ";
+    out.append(text, start, nl - start);
+    out += '\n';
+    start = nl + 1;
+  }
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
+    : driver_(driver),
+      config_(std::move(config)),
+      console_(config_.name),
+      console_changed_(driver.executor(), Deadline::max()) {
+  paths_.state_dir = driver_.state_root() / ("vm-state-" + config_.name);
+  paths_.shared_dir = driver_.state_root() / "shared-xchg";
+  paths_.output_dir = driver_.output_dir();
+  const auto socket_path = (paths_.state_dir / "shell").string();
+  if (socket_path.size() >= 108)
+    throw ConfigError(fmt::format("machine '{}': the socket path {} is longer than the 107 bytes "
+                                  "unix sockets allow; set TMPDIR to a shorter directory",
+                                  config_.name, socket_path),
+                      config_.name, "start");
+  backend_ = backend::make_backend(driver.executor(), config_, paths_);
+}
+
+MachineImpl::~MachineImpl() {
+  if (backend_) backend_->kill();
+}
+
+void MachineImpl::throw_global_timeout(const std::string& operation) const {
+  throw TimeoutError(fmt::format("machine '{}': {}: the global timeout of {} expired", name(),
+                                 operation, format_duration(driver_.global_timeout())),
+                     name(), operation, driver_.global_timeout());
+}
+
+std::string MachineImpl::tails() const {
+  std::string out;
+  if (backend_) out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()),
+                                    backend_->stderr_tail(20));
+  out += indent_block("console (last 30 lines)", console_.tail(30));
+  return out;
+}
+
+BootError MachineImpl::down_error(const Boot& boot, const std::string& operation,
+                                  std::string_view during) const {
+  std::string reason = boot.down_reason.empty() ? std::string("the machine went down") : boot.down_reason;
+  return BootError(fmt::format("machine '{}': {}: {} {}{}", name(), operation, reason, during, tails()),
+                   name(), operation);
+}
+
+awaitable<void> MachineImpl::start() {
+  if (driver_.expired()) throw_global_timeout("start");
+  if (backend_->running()) co_return;
+  std::error_code ec;
+  fs::create_directories(paths_.state_dir, ec);
+  fs::create_directories(paths_.shared_dir, ec);
+  ::chmod(paths_.state_dir.c_str(), 0700);
+  console_.restart(paths_.output_dir / (name() + ".console.log"));
+  console_cursor_ = 0;
+  wake_console_waiters();
+
+  auto boot = std::make_shared<Boot>(driver_.executor());
+  boot->started = Clock::now();
+  boot->boot_deadline = deadline_after(config_.boot_timeout);
+  boot_ = boot;
+  console_.on_line = [this, boot](std::string_view line) { on_console_line(boot, line); };
+
+  backend::Events events;
+  events.console = [this](std::string_view bytes) { on_console(bytes); };
+  events.vmm_stderr = [this](std::string_view line) {
+    log_debug(name(), fmt::format("{}: {}", backend_->vmm_name(), line));
+  };
+  events.exited = [this, boot](const process::ExitStatus& status) { on_exit(boot, status); };
+
+  log_info(name(), "starting VM");
+  std::optional<std::string> failure;
+  try {
+    co_await backend_->start(std::move(events));
+  } catch (const backend::StartFailure& e) {
+    failure = e.what();
+  }
+  if (failure) {
+    backend_->kill();
+    // Let the exit and the last stderr lines arrive before reporting.
+    auto settle = co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+    (void)settle;
+    throw BootError(fmt::format("machine '{}': start: {}\ncommand: {}{}", name(), *failure,
+                                backend_->command_line(), tails()),
+                    name(), "start");
+  }
+  log_debug(name(), fmt::format("VMM command: {}", backend_->command_line()));
+  asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
+}
+
+awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
+  auto connect_once = [](backend::Backend& backend, Boot& b,
+                         std::string machine) -> awaitable<void> {
+    auto channel = co_await backend.transport().connect();
+    auto sh = std::make_unique<shell::Shell>(std::move(channel), std::move(machine));
+    co_await sh->handshake();
+    b.shell = std::move(sh);
+  };
+  const std::string operation = "connect";
+  std::optional<std::string> channel_error;
+  std::optional<std::string> other_error;
+  try {
+    auto op = connect_once(*backend_, *boot, name());
+    auto r = co_await race(std::move(op), boot->boot_deadline, boot->abort);
+    if (r.end == RaceEnd::done) {
+      const auto took = Clock::now() - boot->started;
+      log_info(name(), fmt::format("connected to guest root shell ({} after start)", format_duration(took)));
+    } else if (r.end == RaceEnd::deadline) {
+      boot->shell_error = std::make_exception_ptr(BootError(
+          fmt::format("machine '{}': the guest shell did not come up within the boot timeout of {} "
+                      "(no \"{}\" banner on the {}){}",
+                      name(), format_duration(config_.boot_timeout), shell::banner,
+                      backend_->transport().describe(), tails()),
+          name(), operation));
+    } else if (driver_.expired()) {
+      boot->shell_error = std::make_exception_ptr(TimeoutError(
+          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} expired",
+                      name(), format_duration(driver_.global_timeout())),
+          name(), operation, driver_.global_timeout()));
+    } else {
+      boot->shell_error = std::make_exception_ptr(
+          down_error(*boot, operation, "before the guest shell came up"));
+    }
+  } catch (const shell::ChannelError& e) {
+    channel_error = e.what();
+  } catch (const std::exception& e) {
+    other_error = e.what();
+  }
+  if (channel_error) {
+    auto settle = co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+    (void)settle;
+    if (driver_.expired()) {
+      boot->shell_error = std::make_exception_ptr(TimeoutError(
+          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} expired",
+                      name(), format_duration(driver_.global_timeout())),
+          name(), operation, driver_.global_timeout()));
+    } else if (boot->exited || boot->panicked) {
+      boot->shell_error = std::make_exception_ptr(down_error(*boot, operation, "before the guest shell came up"));
+    } else {
+      other_error = channel_error;
+    }
+  }
+  if (other_error)
+    boot->shell_error = std::make_exception_ptr(BootError(
+        fmt::format("machine '{}': connecting to the guest shell failed: {}{}", name(), *other_error, tails()),
+        name(), operation));
+  boot->shell_ready.set();
+}
+
+awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(const std::string& operation) {
+  if (driver_.expired()) throw_global_timeout(operation);
+  if (!backend_->running() || !boot_) {
+    // As in NixOS, a command on a machine that is not running starts it.
+    co_await start();
+  }
+  auto boot = boot_;
+  if (!boot->shell_ready.is_set()) {
+    log_info(name(), "waiting for the VM to finish booting");
+    co_await boot->shell_ready.wait();
+  }
+  if (boot->shell_error) std::rethrow_exception(boot->shell_error);
+  co_return boot;
+}
+
+awaitable<void> MachineImpl::connect() { (void)co_await ensure_shell("connect"); }
+
+awaitable<bool> MachineImpl::is_up() {
+  co_return backend_->running() && boot_ && boot_->shell && boot_->shell->ready() && !boot_->shell_error;
+}
+
+awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot, const std::string& command,
+                                                  std::optional<milliseconds> guest_timeout,
+                                                  Deadline deadline, const std::string& operation) {
+  if (command.find('\0') != std::string::npos)
+    throw Error(fmt::format("machine '{}': {}: the command contains a NUL byte, which bash cannot "
+                            "receive",
+                            name(), operation),
+                name(), operation);
+  try {
+    auto op = boot->shell->run(command, guest_timeout);
+    auto r = co_await race(std::move(op), deadline, boot->abort);
+    if (r.end == RaceEnd::done) co_return std::move(*r.value);
+    if (r.end == RaceEnd::aborted) {
+      if (driver_.expired()) throw_global_timeout(operation);
+      throw down_error(*boot, operation, fmt::format("while running `{}`", excerpt(command, 200)));
+    }
+    throw TimeoutError(
+        fmt::format("machine '{}': {}: command `{}` did not finish in time{}; it may still run in the "
+                    "guest, and the next command first waits for it to end",
+                    name(), operation, excerpt(command, 200),
+                    guest_timeout ? " (the guest's timeout did not stop it)" : ""),
+        name(), operation, guest_timeout.value_or(default_timeout));
+  } catch (const shell::ChannelError& e) {
+    if (e.kind() == shell::ChannelError::Kind::shell_exited) {
+      boot->shell_error = std::make_exception_ptr(BootError(
+          fmt::format("machine '{}': the guest's backdoor shell has exited (during `{}`); commands "
+                      "cannot run until the machine restarts{}",
+                      name(), excerpt(command, 200), tails()),
+          name(), operation));
+      throw BootError(fmt::format("machine '{}': {}: the guest's backdoor shell exited while "
+                                  "running `{}`{}",
+                                  name(), operation, excerpt(command, 200), tails()),
+                      name(), operation);
+    }
+    if (e.kind() == shell::ChannelError::Kind::malformed)
+      throw ProtocolError(fmt::format("machine '{}': {}: {} (command `{}`)", name(), operation,
+                                      e.what(), excerpt(command, 200)),
+                          name(), operation);
+  }
+  // The connection dropped: the VMM is going or gone. Wait briefly so the error can say how.
+  auto settle = co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+  (void)settle;
+  if (driver_.expired()) throw_global_timeout(operation);
+  if (boot->exited || boot->panicked)
+    throw down_error(*boot, operation, fmt::format("while running `{}`", excerpt(command, 200)));
+  throw BootError(fmt::format("machine '{}': {}: the shell connection closed while running `{}`{}",
+                              name(), operation, excerpt(command, 200), tails()),
+                  name(), operation);
+}
+
+awaitable<CommandResult> MachineImpl::execute(std::string command, milliseconds timeout,
+                                              std::string operation) {
+  auto boot = co_await ensure_shell(operation);
+  const std::optional<milliseconds> guest_timeout =
+      timeout == default_timeout ? std::nullopt : std::optional<milliseconds>(timeout);
+  const auto deadline = deadline_after(guest_timeout ? timeout + guest_timeout_grace : timeout);
+  const auto t0 = Clock::now();
+  auto r = co_await run_command(boot, command, guest_timeout, deadline, operation);
+  log_info(name(), fmt::format("{}: `{}` → {} ({}, {} bytes)", operation, excerpt(command, 120),
+                               r.status, format_duration(Clock::now() - t0), r.output.size()));
+  co_return CommandResult{r.status, std::move(r.output)};
+}
+
+awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_success,
+                                               milliseconds timeout, std::string operation,
+                                               std::string waiting_for) {
+  auto boot = co_await ensure_shell(operation);
+  const auto t0 = Clock::now();
+  const auto deadline = deadline_after(timeout);
+  int attempts = 0;
+  shell::Result last{-1, {}};
+  log_info(name(), fmt::format("{}: waiting for {}", operation, waiting_for));
+  for (;;) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (left <= milliseconds::zero()) break;
+    ++attempts;
+    // The guest bounds each attempt by what is left, so the whole wait ends on time.
+    last = co_await run_command(boot, command, left, deadline + guest_timeout_grace, operation);
+    if ((last.status == 0) == want_success) {
+      log_info(name(), fmt::format("{}: done after {} ({} attempts)", operation,
+                                   format_duration(Clock::now() - t0), attempts));
+      co_return std::move(last.output);
+    }
+    const auto next = std::min(deadline, Clock::now() + std::chrono::seconds(1));
+    if (!co_await sleep_until(next, boot->abort)) {
+      if (driver_.expired()) throw_global_timeout(operation);
+      throw down_error(*boot, operation, fmt::format("while waiting for {}", waiting_for));
+    }
+  }
+  throw TimeoutError(fmt::format("machine '{}': {}: timed out after {} waiting for {} ({} attempts of "
+                                 "`{}`; last exit status {}{}{})",
+                                 name(), operation, format_duration(timeout), waiting_for, attempts,
+                                 excerpt(command, 200), last.status,
+                                 last.output.empty() ? "" : ", last output: ",
+                                 excerpt(last.output, 400)),
+                     name(), operation, timeout);
+}
+
+void MachineImpl::wake_console_waiters() {
+  ++console_generation_;
+  console_changed_.cancel();
+}
+
+void MachineImpl::on_console(std::string_view bytes) {
+  console_.append(bytes);
+  wake_console_waiters();
+}
+
+void MachineImpl::on_console_line(const std::shared_ptr<Boot>& boot, std::string_view line) {
+  if (boot->panicked) {
+    if (line.find("---[ end Kernel panic") != std::string_view::npos) boot->abort.set();
+    return;
+  }
+  if (line.find("Kernel panic - not syncing") == std::string_view::npos) return;
+  boot->panicked = true;
+  auto at = line.find("Kernel panic");
+  boot->down_reason = fmt::format("the guest kernel panicked ({})", line.substr(at));
+  log_error(name(), boot->down_reason);
+  // Give the panic's trace a moment to reach the console, then fail whatever is in flight.
+  boot->panic_timer.expires_after(std::chrono::milliseconds(100));
+  boot->panic_timer.async_wait([boot](const error_code&) { boot->abort.set(); });
+}
+
+void MachineImpl::on_exit(const std::shared_ptr<Boot>& boot, const process::ExitStatus& status) {
+  console_.flush_partial();
+  boot->exited = true;
+  const auto vmm = backend_->vmm_name();
+  if (!boot->panicked) {
+    if (status.signaled)
+      boot->down_reason = fmt::format("{} was {}", vmm, status.to_string());
+    else
+      boot->down_reason = fmt::format("{} exited with {}", vmm, status.to_string());
+    if (!boot->expect_exit) boot->down_reason += " unexpectedly";
+  }
+  if (boot->expect_exit)
+    log_info(name(), fmt::format("{} exited ({})", vmm, status.to_string()));
+  else if (!boot->panicked)
+    log_warning(name(), boot->down_reason);
+  if (boot->shell) boot->shell->close();
+  boot->abort.set();
+  wake_console_waiters();
+}
+
+awaitable<void> MachineImpl::wait_for_console_text(std::string regex, milliseconds timeout) {
+  const std::string operation = fmt::format("wait_for_console_text(/{}/)", regex);
+  std::regex re;
+  try {
+    re = std::regex(regex, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", name(), operation, e.what()),
+                name(), operation);
+  }
+  const auto deadline = deadline_after(timeout);
+  log_info(name(), fmt::format("{}: waiting", operation));
+  for (;;) {
+    const auto& text = console_.text();
+    const std::size_t base = console_.dropped();
+    const std::size_t from = std::max(console_cursor_, base) - base;
+    std::smatch m;
+    const std::string window = text.substr(from);
+    if (std::regex_search(window, m, re)) {
+      const std::size_t end = from + static_cast<std::size_t>(m.position(0) + m.length(0));
+      const auto nl = text.find('\n', end == 0 ? 0 : end - 1);
+      console_cursor_ = base + (nl == std::string::npos ? text.size() : nl + 1);
+      co_return;
+    }
+    if (driver_.expired()) throw_global_timeout(operation);
+    if (!backend_->running() && boot_ && boot_->exited)
+      throw down_error(*boot_, operation, "before the console matched");
+    const auto generation = console_generation_;
+    auto waiter = [](MachineImpl& self, std::uint64_t gen) -> awaitable<void> {
+      while (self.console_generation_ == gen) {
+        auto [ec] = co_await self.console_changed_.async_wait(asio::as_tuple(use_awaitable));
+        (void)ec;
+      }
+    };
+    auto op = waiter(*this, generation);
+    auto r = co_await race(std::move(op), deadline, driver_.global_abort());
+    if (r.end == RaceEnd::deadline)
+      throw TimeoutError(fmt::format("machine '{}': {}: no match within {}{}", name(), operation,
+                                     format_duration(timeout), tails()),
+                         name(), operation, timeout);
+    if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
+  }
+}
+
+awaitable<std::string> MachineImpl::console_log() { co_return console_.text(); }
+
+awaitable<void> MachineImpl::wait_exit(Deadline deadline, const std::string& operation,
+                                       milliseconds timeout) {
+  auto r = co_await race(backend_->wait_exited(), deadline, driver_.global_abort());
+  if (r.end == RaceEnd::done) co_return;
+  if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
+  throw TimeoutError(fmt::format("machine '{}': {}: {} did not exit within {}{}", name(), operation,
+                                 backend_->vmm_name(), format_duration(timeout), tails()),
+                     name(), operation, timeout);
+}
+
+awaitable<void> MachineImpl::shutdown(milliseconds timeout) {
+  const std::string operation = "shutdown";
+  if (!backend_->running()) co_return;
+  auto boot = co_await ensure_shell(operation);
+  const auto deadline = deadline_after(timeout);
+  boot->expect_exit = true;
+  log_info(name(), "shutting down (poweroff)");
+  auto op = boot->shell->send_line("poweroff\n");
+  auto r = co_await race(std::move(op), deadline, driver_.global_abort());
+  if (r.end == RaceEnd::deadline)
+    throw TimeoutError(fmt::format("machine '{}': shutdown: could not send poweroff within {}", name(),
+                                   format_duration(timeout)),
+                       name(), operation, timeout);
+  if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
+  co_await wait_exit(deadline, operation, timeout);
+}
+
+awaitable<void> MachineImpl::crash() {
+  const std::string operation = "crash";
+  if (!backend_->running()) co_return;
+  if (boot_) boot_->expect_exit = true;
+  log_info(name(), "simulating a power loss (crash)");
+  auto op = backend_->quit();
+  const milliseconds limit = std::chrono::seconds(30);
+  auto r = co_await race(std::move(op), deadline_after(limit), driver_.global_abort());
+  if (r.end == RaceEnd::done) co_return;
+  backend_->kill();
+  if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
+  co_await wait_exit(deadline_after(exit_settle), operation, limit);
+}
+
+awaitable<void> MachineImpl::wait_for_shutdown(milliseconds timeout, std::string operation) {
+  if (!backend_->running()) co_return;
+  log_info(name(), "waiting for the VM to power off");
+  co_await wait_exit(deadline_after(timeout), operation, timeout);
+}
+
+awaitable<void> MachineImpl::halt() {
+  if (!backend_->running()) co_return;
+  if (boot_) boot_->expect_exit = true;
+  backend_->kill();
+  auto r = co_await race(backend_->wait_exited(), deadline_after(std::chrono::seconds(10)),
+                         driver_.global_abort());
+  if (r.end != RaceEnd::done)
+    log_error(name(), fmt::format("{} (pid group) did not exit within 10s of SIGKILL", backend_->vmm_name()));
+}
+
+awaitable<std::string> MachineImpl::failure_context(std::size_t console_lines) {
+  std::string out;
+  if (backend_) {
+    auto err = backend_->stderr_tail(20);
+    if (!err.empty()) out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()), err);
+  }
+  out += indent_block(fmt::format("console (last {} lines)", console_lines), console_.tail(console_lines));
+  co_return out;
+}
+
+}  // namespace attest::detail

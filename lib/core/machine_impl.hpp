@@ -1,0 +1,81 @@
+// Internal: one machine's state on the I/O thread: its backend, console and shell, and the
+// per-boot state every operation races against (a VMM exit, a kernel panic or the global
+// timeout aborts whatever is in flight at once, with the console tail in the error).
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "attest/machine.hpp"
+#include "backend/backend.hpp"
+#include "core/async.hpp"
+#include "core/console.hpp"
+#include "shell/shell.hpp"
+
+namespace attest::detail {
+
+class DriverImpl;
+
+class MachineImpl {
+ public:
+  MachineImpl(DriverImpl& driver, MachineConfig config);
+  ~MachineImpl();
+
+  DriverImpl& driver() noexcept { return driver_; }
+  const MachineConfig& config() const noexcept { return config_; }
+  const std::string& name() const noexcept { return config_.name; }
+  backend::Backend& backend() noexcept { return *backend_; }
+  const std::filesystem::path& state_dir() const noexcept { return paths_.state_dir; }
+
+  // Coroutines: run on the I/O thread through DriverImpl::run.
+  awaitable<void> start();
+  awaitable<void> connect();
+  awaitable<bool> is_up();
+  awaitable<CommandResult> execute(std::string command, std::chrono::milliseconds timeout,
+                                   std::string operation);
+  /// Runs `command` until its success equals `want_success`; returns the last output.
+  awaitable<std::string> wait_until(std::string command, bool want_success,
+                                    std::chrono::milliseconds timeout, std::string operation,
+                                    std::string waiting_for);
+  awaitable<void> wait_for_console_text(std::string regex, std::chrono::milliseconds timeout);
+  awaitable<std::string> console_log();
+  awaitable<void> shutdown(std::chrono::milliseconds timeout);
+  awaitable<void> crash();
+  awaitable<void> wait_for_shutdown(std::chrono::milliseconds timeout, std::string operation);
+  awaitable<void> halt();
+  /// The console's last lines and the VMM's stderr tail, for failure reports.
+  awaitable<std::string> failure_context(std::size_t console_lines);
+
+ private:
+  struct Boot;
+  awaitable<void> connect_shell(std::shared_ptr<Boot> boot);
+  awaitable<std::shared_ptr<Boot>> ensure_shell(const std::string& operation);
+  awaitable<shell::Result> run_command(std::shared_ptr<Boot> boot, const std::string& command,
+                                       std::optional<std::chrono::milliseconds> guest_timeout,
+                                       Deadline deadline, const std::string& operation);
+  awaitable<void> wait_exit(Deadline deadline, const std::string& operation,
+                            std::chrono::milliseconds timeout);
+  void on_console(std::string_view bytes);
+  void on_console_line(const std::shared_ptr<Boot>& boot, std::string_view line);
+  void on_exit(const std::shared_ptr<Boot>& boot, const process::ExitStatus& status);
+  void wake_console_waiters();
+  /// A BootError for an operation cut short because the machine went down.
+  BootError down_error(const Boot& boot, const std::string& operation, std::string_view during) const;
+  std::string tails() const;
+  [[noreturn]] void throw_global_timeout(const std::string& operation) const;
+
+  DriverImpl& driver_;
+  MachineConfig config_;
+  backend::MachinePaths paths_;
+  std::unique_ptr<backend::Backend> backend_;
+  Console console_;
+  std::shared_ptr<Boot> boot_;
+  asio::steady_timer console_changed_;
+  std::uint64_t console_generation_ = 0;
+  std::size_t console_cursor_ = 0;
+};
+
+}  // namespace attest::detail

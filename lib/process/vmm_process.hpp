@@ -1,0 +1,65 @@
+// Internal: a VMM child process. Its own process group, killed by the kernel when the test binary
+// dies (PR_SET_PDEATHSIG, also under kill -9), stdout (the serial console) and stderr captured,
+// and its exit noticed the moment it happens (pidfd). Used by every backend.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/async.hpp"
+
+namespace attest::process {
+
+/// How a process ended.
+struct ExitStatus {
+  bool signaled = false;
+  int code = 0;  ///< exit code, or the signal number when signaled
+  std::string to_string() const;
+  bool success() const noexcept { return !signaled && code == 0; }
+};
+
+struct SpawnSpec {
+  std::string program;  ///< a path, or a name looked up in PATH
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;  ///< added to the inherited environment
+  std::string cwd;                                        ///< empty: inherit
+};
+
+struct Hooks {
+  std::function<void(std::string_view)> on_stdout;       ///< raw bytes
+  std::function<void(std::string_view)> on_stderr_line;  ///< one line, no newline
+  std::function<void(const ExitStatus&)> on_exit;
+};
+
+class VmmProcess {
+ public:
+  /// Spawns the process. Throws: boost::system::system_error when it cannot be started.
+  VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, Hooks hooks);
+  /// Kills the process group if it still runs.
+  ~VmmProcess();
+  VmmProcess(const VmmProcess&) = delete;
+  VmmProcess& operator=(const VmmProcess&) = delete;
+
+  int pid() const noexcept;
+  bool running() const noexcept;
+  std::optional<ExitStatus> exit_status() const;
+  /// Sends `sig` to the whole process group.
+  void signal_group(int sig) noexcept;
+  /// Completes once the exit has been observed and the output pipes are drained.
+  awaitable<void> wait_exited();
+  /// Writes to the process's stdin (QEMU: the serial console).
+  awaitable<void> write_stdin(std::string data);
+  /// The last `lines` lines the process wrote to stderr.
+  std::string stderr_tail(std::size_t lines) const;
+
+ public:
+  struct State;  // shared with the pump coroutines
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace attest::process

@@ -1,0 +1,189 @@
+// The shell protocol's bytes: what is sent per command and how a response is found in the stream
+// (see framing.hpp for the design). Nothing here does I/O.
+#include "shell/framing.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "attest/machine.hpp"
+
+namespace attest::shell {
+
+Nonce make_nonce(std::mt19937_64& rng) {
+  const auto a = rng();
+  const auto b = rng();
+  // 48 bits per half, 12 hex digits each.
+  return Nonce{fmt::format("{:012x}", a >> 16), fmt::format("{:012x}", b >> 16)};
+}
+
+std::string end_marker(const Nonce& nonce) { return nonce.joined() + ' '; }
+
+std::string closed_sentinel(const Nonce& session) { return session.joined() + " closed\n"; }
+
+std::string setup_script(const Nonce& session, const Nonce& route, const Nonce& sync) {
+  // 1. Find the data port by name through sysfs with builtins only (no udev links needed).
+  // 2. fd 8 becomes the output path; the route goes to the console (still fd 1).
+  // 3. A coproc (not process substitution, which needs /dev/fd) copies the shell's stdout to
+  //    fd 8 and prints the closed sentinel when every writer is gone. It ignores SIGHUP: the
+  //    backdoor shell may lead the session of the console tty, and its death must not take the
+  //    copier down before the sentinel is out.
+  // 4. The shell's own stdout becomes the copier's pipe; stdin /dev/null; fd 8 closed in the shell
+  //    so commands see only 0, 1 and 2, as under NixOS.
+  return fmt::format(
+      "__attest_data=none; for __attest_f in /sys/class/virtio-ports/*/name; do "
+      "read -r __attest_n <\"$__attest_f\" 2>/dev/null || continue; "
+      "[ \"$__attest_n\" = {port} ] || continue; __attest_f=${{__attest_f%/name}}; "
+      "__attest_data=/dev/${{__attest_f##*/}}; done; "
+      "exec 8>&1; {{ [ \"$__attest_data\" != none ] && [ -w \"$__attest_data\" ] && "
+      "exec 8>\"$__attest_data\"; }} || __attest_data=none; "
+      "echo {r1}''{r2} \"$__attest_data\"; unset __attest_f __attest_n __attest_data; "
+      "coproc __attest_out {{ trap '' HUP; cat >&8 8>&-; echo {s1}''{s2} closed >&8; }}; "
+      "exec 1>&\"${{__attest_out[1]}}\" 0</dev/null 8>&- {{__attest_out[0]}}<&- "
+      "{{__attest_out[1]}}>&-; set -u -o pipefail; echo {y1}''{y2} 0\n",
+      fmt::arg("port", data_port_name), fmt::arg("r1", route.first), fmt::arg("r2", route.second),
+      fmt::arg("s1", session.first), fmt::arg("s2", session.second), fmt::arg("y1", sync.first),
+      fmt::arg("y2", sync.second));
+}
+
+RouteSearch::RouteSearch(const Nonce& route) : pattern_(route.joined() + ' ') {}
+
+bool RouteSearch::feed(std::string_view bytes) {
+  buffer_.append(bytes);
+  if (end_ != std::string::npos) return true;
+  const auto p = buffer_.find(pattern_);
+  if (p == std::string::npos) return false;
+  const auto nl = buffer_.find('\n', p);
+  if (nl == std::string::npos) return false;
+  device_ = buffer_.substr(p + pattern_.size(), nl - p - pattern_.size());
+  end_ = nl + 1;
+  return true;
+}
+
+std::string_view RouteSearch::after() const {
+  if (end_ == std::string::npos || end_ >= buffer_.size()) return {};
+  return std::string_view(buffer_).substr(end_);
+}
+
+bool needs_errexit(std::string_view command) {
+  return command.find_first_of(";&|\n\r(`") != std::string_view::npos;
+}
+
+namespace {
+
+std::string seconds_text(std::chrono::milliseconds t) {
+  const auto ms = std::max<long long>(t.count(), 1);
+  if (ms % 1000 == 0) return fmt::format("{}", ms / 1000);
+  return fmt::format("{}.{:03}", ms / 1000, ms % 1000);
+}
+
+}  // namespace
+
+std::string command_line(std::string_view command, const Nonce& nonce,
+                         std::optional<std::chrono::milliseconds> guest_timeout) {
+  if (guest_timeout) {
+    // A fresh bash does not inherit -u and pipefail, so set all of NixOS's options here.
+    std::string script = "set -euo pipefail; ";
+    script += command;
+    return fmt::format("timeout -k 5 {} bash -c {}; echo {}''{} $?\n", seconds_text(*guest_timeout),
+                       shell_quote(script), nonce.first, nonce.second);
+  }
+  return fmt::format("( {}eval {} ); echo {}''{} $?\n", needs_errexit(command) ? "set -e; " : "",
+                     shell_quote(command), nonce.first, nonce.second);
+}
+
+std::size_t StreamSearch::find(std::string_view buffer) {
+  const auto n = pattern_.size();
+  const std::size_t start = from_ >= n ? from_ - (n - 1) : 0;
+  const auto p = buffer.find(pattern_, start);
+  from_ = buffer.size();
+  return p;
+}
+
+Response::Response(const Nonce& nonce, const Nonce& session)
+    : marker_(end_marker(nonce)), closed_(closed_sentinel(session)) {}
+
+char* Response::prepare(std::size_t min) {
+  if (buffer_.size() - size_ < min) {
+    std::size_t want = std::max(buffer_.size() * 2, size_ + min);
+    buffer_.resize(want);
+  }
+  return buffer_.data() + size_;
+}
+
+Response::State Response::commit(std::size_t n) {
+  size_ += n;
+  scan();
+  return state_;
+}
+
+Response::State Response::feed(std::string_view bytes) {
+  if (bytes.empty()) return state_;
+  std::copy(bytes.begin(), bytes.end(), prepare(bytes.size()));
+  return commit(bytes.size());
+}
+
+void Response::scan() {
+  if (state_ != State::reading) return;
+  const std::string_view view(buffer_.data(), size_);
+  if (marker_at_ == std::string::npos) {
+    marker_at_ = marker_.find(view);
+    if (marker_at_ == std::string::npos) {
+      if (closed_.find(view) != std::string::npos) state_ = State::closed;
+      return;
+    }
+  }
+  const std::size_t digits = marker_at_ + marker_.pattern().size();
+  const auto nl = view.find('\n', digits);
+  if (nl == std::string_view::npos) {
+    if (size_ - digits > 4) state_ = State::malformed;
+    return;
+  }
+  int status = -1;
+  const auto* first = view.data() + digits;
+  const auto* last = view.data() + nl;
+  auto [ptr, ec] = std::from_chars(first, last, status);
+  if (ec != std::errc() || ptr != last || nl == digits || status < 0 || status > 255) {
+    state_ = State::malformed;
+    return;
+  }
+  status_ = status;
+  end_ = nl + 1;
+  state_ = State::done;
+}
+
+std::string Response::take_output() {
+  std::string out = std::move(buffer_);
+  out.resize(std::min(marker_at_, size_));
+  buffer_.clear();
+  size_ = 0;
+  return out;
+}
+
+std::string_view Response::leftover() const {
+  if (state_ != State::done || end_ >= size_) return {};
+  return std::string_view(buffer_.data() + end_, size_ - end_);
+}
+
+std::string_view Response::received_tail() const {
+  const std::size_t from = size_ > 200 ? size_ - 200 : 0;
+  return std::string_view(buffer_.data() + from, size_ - from);
+}
+
+bool BannerSearch::feed(std::string_view bytes) {
+  buffer_.append(bytes);
+  if (after_ != std::string::npos) return true;
+  const auto p = search_.find(buffer_);
+  if (p == std::string::npos) return false;
+  const auto nl = buffer_.find('\n', p + banner.size());
+  after_ = nl == std::string::npos ? p + banner.size() : nl + 1;
+  return true;
+}
+
+std::string_view BannerSearch::after() const {
+  if (after_ == std::string::npos || after_ >= buffer_.size()) return {};
+  return std::string_view(buffer_).substr(after_);
+}
+
+}  // namespace attest::shell

@@ -1,0 +1,188 @@
+// The host half of the backdoor shell: banner, setup, one round trip per command, and resync
+// after an abandoned command. Runs on the Driver's I/O thread only.
+#include "shell/shell.hpp"
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+
+namespace attest::shell {
+
+struct Shell::Inflight {
+  Inflight(std::string cmd, std::string text, const Nonce& nonce, const Nonce& session)
+      : command(std::move(cmd)), line(std::move(text)), response(nonce, session) {}
+  std::string command;
+  std::string line;
+  std::size_t written = 0;
+  Response response;
+};
+
+namespace {
+constexpr std::size_t read_chunk = 64 * 1024;
+}
+
+Shell::Shell(Channel channel, std::string machine)
+    : control_(std::move(channel.control)),
+      data_(std::move(channel.data)),
+      output_(control_.get()),
+      machine_(std::move(machine)),
+      rng_(std::random_device{}()) {
+  session_ = make_nonce(rng_);
+}
+
+Shell::~Shell() = default;
+
+const std::string& Shell::busy_command() const {
+  static const std::string none;
+  return inflight_ ? inflight_->command : none;
+}
+
+void Shell::close() noexcept {
+  error_code ec;
+  for (Socket* s : {control_.get(), data_.get()}) {
+    if (s == nullptr) continue;
+    s->shutdown(Socket::shutdown_both, ec);
+    s->close(ec);
+  }
+}
+
+template <class Done>
+awaitable<void> Shell::read_until(Socket& socket, Done done, std::string_view waiting_for) {
+  std::string chunk(4096, '\0');
+  for (;;) {
+    auto [ec, n] = co_await socket.async_read_some(asio::buffer(chunk), asio::as_tuple(use_awaitable));
+    if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+    if (ec == asio::error::eof)
+      throw ChannelError(ChannelError::Kind::eof,
+                         fmt::format("the shell connection closed before {} arrived", waiting_for));
+    if (ec)
+      throw ChannelError(ChannelError::Kind::io, fmt::format("reading from the shell failed: {}", ec.message()));
+    if (done(std::string_view(chunk.data(), n))) co_return;
+  }
+}
+
+awaitable<void> Shell::handshake() {
+  BannerSearch banner_search;
+  auto feed_banner = [&banner_search](std::string_view bytes) { return banner_search.feed(bytes); };
+  co_await read_until(*control_, feed_banner, "the backdoor banner");
+  const Nonce route = make_nonce(rng_);
+  const Nonce sync = make_nonce(rng_);
+  std::string setup = setup_script(session_, route, sync);
+  co_await asio::async_write(*control_, asio::buffer(setup), use_awaitable);
+  RouteSearch route_search(route);
+  auto feed_route = [&route_search](std::string_view bytes) { return route_search.feed(bytes); };
+  if (!route_search.feed(banner_search.after()))
+    co_await read_until(*control_, feed_route, "the shell's setup report");
+  if (route_search.device() != "none") {
+    if (!data_)
+      throw ChannelError(ChannelError::Kind::malformed,
+                         fmt::format("the guest routed output to {}, but the VMM offers no data port",
+                                     route_search.device()));
+    output_ = data_.get();
+  }
+  detail::log_debug(machine_, fmt::format("command output travels over {}",
+                                          route_search.device() == "none" ? std::string("the console")
+                                                                          : route_search.device()));
+  // The sync marker comes through the copier, on the chosen path.
+  inflight_ = std::make_unique<Inflight>("(attest shell setup)", std::string(), sync, session_);
+  if (output_ == control_.get()) inflight_->response.feed(route_search.after());
+  co_await read_until_end(*inflight_);
+  inflight_.reset();
+  ready_ = true;
+}
+
+awaitable<void> Shell::write_rest(Inflight& f) {
+  while (f.written < f.line.size()) {
+    auto buf = asio::buffer(f.line.data() + f.written, f.line.size() - f.written);
+    auto [ec, n] = co_await control_->async_write_some(buf, asio::as_tuple(use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+      throw ChannelError(ChannelError::Kind::eof,
+                         fmt::format("writing to the shell failed: {}", ec.message()));
+    }
+    f.written += n;
+  }
+}
+
+awaitable<void> Shell::read_until_end(Inflight& f) {
+  auto& r = f.response;
+  while (r.state() == Response::State::reading) {
+    char* region = r.prepare(read_chunk);
+    auto [ec, n] = co_await output_->async_read_some(asio::buffer(region, r.capacity_left()),
+                                                     asio::as_tuple(use_awaitable));
+    if (ec == asio::error::eof)
+      throw ChannelError(ChannelError::Kind::eof, "the shell connection closed");
+    if (ec) {
+      if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+      throw ChannelError(ChannelError::Kind::io, fmt::format("reading from the shell failed: {}", ec.message()));
+    }
+    r.commit(n);
+  }
+  if (r.state() == Response::State::closed)
+    throw ChannelError(ChannelError::Kind::shell_exited,
+                       "the guest's backdoor shell exited (its output pipe closed)");
+  if (r.state() == Response::State::malformed)
+    throw ChannelError(ChannelError::Kind::malformed,
+                       fmt::format("malformed end of command output: …{}",
+                                   detail::excerpt(r.received_tail(), 200)));
+}
+
+void Shell::report_stray(std::string_view bytes, std::string_view why) {
+  if (bytes.empty()) return;
+  detail::log_warning(machine_, fmt::format("{} bytes of output arrived {} (a background process "
+                                            "still writing to the stdout it inherited?): {}",
+                                            bytes.size(), why, detail::excerpt(bytes, 160)));
+}
+
+awaitable<void> Shell::finish_abandoned() {
+  if (!inflight_) co_return;
+  detail::log_info(machine_, fmt::format("waiting for the abandoned command `{}` to end before the next one",
+                                         detail::excerpt(inflight_->command, 80)));
+  co_await write_rest(*inflight_);
+  co_await read_until_end(*inflight_);
+  auto& r = inflight_->response;
+  detail::log_info(machine_, fmt::format("abandoned command `{}` ended with status {}; its {} bytes of "
+                                         "output were discarded",
+                                         detail::excerpt(inflight_->command, 80), r.status(),
+                                         r.bytes()));
+  report_stray(r.leftover(), "after the abandoned command ended");
+  inflight_.reset();
+}
+
+awaitable<void> Shell::drain_stray() {
+  error_code ec;
+  std::size_t avail = output_->available(ec);
+  if (ec || avail == 0) co_return;
+  std::string stray(avail, '\0');
+  auto [rec, n] = co_await output_->async_read_some(asio::buffer(stray), asio::as_tuple(use_awaitable));
+  if (rec) co_return;  // the next read reports it
+  stray.resize(n);
+  if (stray.find(closed_sentinel(session_)) != std::string::npos)
+    throw ChannelError(ChannelError::Kind::shell_exited,
+                       "the guest's backdoor shell exited (its output pipe closed)");
+  report_stray(stray, "between commands");
+}
+
+awaitable<Result> Shell::run(std::string command,
+                             std::optional<std::chrono::milliseconds> guest_timeout) {
+  co_await finish_abandoned();
+  co_await drain_stray();
+  const Nonce nonce = make_nonce(rng_);
+  std::string line = command_line(command, nonce, guest_timeout);
+  inflight_ = std::make_unique<Inflight>(std::move(command), std::move(line), nonce, session_);
+  co_await write_rest(*inflight_);
+  co_await read_until_end(*inflight_);
+  auto& r = inflight_->response;
+  report_stray(r.leftover(), "after the command's end");
+  Result result{r.status(), r.take_output()};
+  inflight_.reset();
+  co_return result;
+}
+
+awaitable<void> Shell::send_line(std::string line) {
+  co_await finish_abandoned();
+  co_await drain_stray();
+  co_await asio::async_write(*control_, asio::buffer(line), use_awaitable);
+}
+
+}  // namespace attest::shell

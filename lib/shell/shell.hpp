@@ -1,0 +1,77 @@
+// Internal: the host half of the NixOS backdoor shell over any connected stream socket
+// (virtconsole for QEMU, hybrid vsock for the microVMs). One command at a time; a command
+// abandoned by its caller (deadline, abort) stays "in flight" and is finished, output discarded,
+// before the next one is sent, so the channel is always back in sync.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+#include "core/async.hpp"
+#include "shell/framing.hpp"
+#include "shell/transport.hpp"
+
+namespace attest::shell {
+
+/// Why the channel stopped working.
+class ChannelError : public std::runtime_error {
+ public:
+  enum class Kind { eof, shell_exited, malformed, io };
+  ChannelError(Kind kind, std::string message) : std::runtime_error(std::move(message)), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+struct Result {
+  int status = 0;
+  std::string output;
+};
+
+class Shell {
+ public:
+  Shell(Channel channel, std::string machine);
+  ~Shell();
+
+  /// Waits for the banner (across reads), then installs the protocol (setup_script()) and learns
+  /// where the guest writes output.
+  awaitable<void> handshake();
+  /// Runs one command. Throws: ChannelError.
+  awaitable<Result> run(std::string command, std::optional<std::chrono::milliseconds> guest_timeout);
+  /// Sends a raw line (e.g. NixOS's `poweroff`), after finishing any abandoned command.
+  awaitable<void> send_line(std::string line);
+
+  /// True when an abandoned command has not produced its end marker yet.
+  bool busy() const noexcept { return inflight_ != nullptr; }
+  const std::string& busy_command() const;
+  bool ready() const noexcept { return ready_; }
+  void close() noexcept;
+
+ private:
+  struct Inflight;
+  awaitable<void> write_rest(Inflight& f);
+  awaitable<void> read_until_end(Inflight& f);
+  awaitable<void> finish_abandoned();
+  awaitable<void> drain_stray();
+  void report_stray(std::string_view bytes, std::string_view why);
+
+  /// Reads from `socket` until `done(chunk)` returns true; EOF and errors throw ChannelError.
+  template <class Done>
+  awaitable<void> read_until(Socket& socket, Done done, std::string_view waiting_for);
+
+  std::unique_ptr<Socket> control_;
+  std::unique_ptr<Socket> data_;
+  Socket* output_;  ///< where responses arrive: data_ when the guest routed output there
+  std::string machine_;
+  std::mt19937_64 rng_;
+  Nonce session_;
+  std::unique_ptr<Inflight> inflight_;
+  bool ready_ = false;
+};
+
+}  // namespace attest::shell

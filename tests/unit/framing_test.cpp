@@ -1,0 +1,173 @@
+// The shell protocol's bytes: command lines, the end marker search across reads, banner search.
+#include "shell/framing.hpp"
+
+#include <gmock/gmock.h>
+
+namespace attest::shell {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const Nonce nonce{"0123456789ab", "cdef01234567"};
+const Nonce session{"aaaaaaaaaaaa", "bbbbbbbbbbbb"};
+
+TEST(framing_test, command_line_runs_one_subshell_and_splits_the_nonce) {
+  EXPECT_EQ(command_line("true", nonce, std::nullopt),
+            "( eval 'true' ); echo 0123456789ab''cdef01234567 $?\n");
+  EXPECT_EQ(command_line("a; b", nonce, std::nullopt),
+            "( set -e; eval 'a; b' ); echo 0123456789ab''cdef01234567 $?\n");
+  // The joined nonce never appears in what is sent.
+  EXPECT_THAT(command_line("echo x", nonce, std::nullopt), Not(HasSubstr(nonce.joined())));
+}
+
+TEST(framing_test, command_line_quotes_single_quotes) {
+  EXPECT_EQ(command_line("echo 'it'", nonce, std::nullopt),
+            "( eval 'echo '\\''it'\\''' ); echo 0123456789ab''cdef01234567 $?\n");
+}
+
+TEST(framing_test, guest_timeout_uses_timeout_and_nixos_options) {
+  EXPECT_EQ(command_line("sleep 9", nonce, std::chrono::milliseconds(2500)),
+            "timeout -k 5 2.500 bash -c 'set -euo pipefail; sleep 9'; echo "
+            "0123456789ab''cdef01234567 $?\n");
+  EXPECT_THAT(command_line("x", nonce, std::chrono::seconds(30)), HasSubstr("timeout -k 5 30 bash"));
+  // Never "timeout 0", which would mean no timeout at all.
+  EXPECT_THAT(command_line("x", nonce, std::chrono::milliseconds(0)), HasSubstr("timeout -k 5 0.001 "));
+}
+
+TEST(framing_test, errexit_only_where_it_can_matter) {
+  for (const char* simple : {"true", "echo a b", "test -e /x", "nc -z localhost 80", "exit 3"})
+    EXPECT_FALSE(needs_errexit(simple)) << simple;
+  for (const char* compound : {"a; b", "a && b", "a || b", "a | b", "a\nb", "(a)", "echo $(a)",
+                               "echo `a`", "a &"})
+    EXPECT_TRUE(needs_errexit(compound)) << compound;
+}
+
+const Nonce route{"cccccccccccc", "dddddddddddd"};
+
+TEST(framing_test, setup_script_installs_the_protocol) {
+  const auto s = setup_script(session, route, nonce);
+  EXPECT_THAT(s, HasSubstr("/sys/class/virtio-ports/*/name"));
+  EXPECT_THAT(s, HasSubstr("= org.attest.data ]"));
+  EXPECT_THAT(s, HasSubstr("echo cccccccccccc''dddddddddddd \"$__attest_data\""));
+  EXPECT_THAT(s, HasSubstr("trap '' HUP"));
+  EXPECT_THAT(s, HasSubstr("coproc __attest_out"));
+  EXPECT_THAT(s, HasSubstr("0</dev/null"));
+  EXPECT_THAT(s, HasSubstr("set -u -o pipefail"));
+  EXPECT_THAT(s, HasSubstr("echo aaaaaaaaaaaa''bbbbbbbbbbbb closed"));
+  EXPECT_THAT(s, Not(HasSubstr(session.joined())));
+  EXPECT_THAT(s, Not(HasSubstr(route.joined())));
+  EXPECT_EQ(s.back(), '\n');
+  EXPECT_EQ(s.find('\n'), s.size() - 1) << "the setup is one line";
+}
+
+TEST(framing_test, nonces_are_random_hex) {
+  std::mt19937_64 rng(1);
+  const auto a = make_nonce(rng);
+  const auto b = make_nonce(rng);
+  EXPECT_EQ(a.first.size(), 12u);
+  EXPECT_EQ(a.second.size(), 12u);
+  EXPECT_EQ(a.joined().find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(a.joined(), b.joined());
+}
+
+TEST(framing_test, stream_search_finds_a_pattern_split_anywhere) {
+  const std::string pattern = "MARKER";
+  const std::string text = "xxxxxMARKERyy";
+  for (std::size_t split = 0; split <= text.size(); ++split) {
+    StreamSearch s(pattern);
+    std::string buf = text.substr(0, split);
+    auto p = s.find(buf);
+    if (p == std::string::npos) {
+      buf = text;
+      p = s.find(buf);
+    }
+    EXPECT_EQ(p, 5u) << "split at " << split;
+  }
+}
+
+Response::State feed_in_pieces(Response& r, const std::string& data, std::size_t piece) {
+  for (std::size_t i = 0; i < data.size(); i += piece) {
+    const auto part = data.substr(i, piece);
+    std::copy(part.begin(), part.end(), r.prepare(part.size()));
+    if (r.commit(part.size()) != Response::State::reading) break;
+  }
+  return r.state();
+}
+
+TEST(framing_test, response_is_byte_exact_for_every_split) {
+  std::string output;
+  for (int i = 0; i < 256; ++i) output.push_back(static_cast<char>(i));
+  output += "no newline at the end";
+  const std::string stream = output + nonce.joined() + " 42\n";
+  for (std::size_t piece : {1u, 2u, 3u, 7u, 24u, 25u, 64u, 4096u}) {
+    Response r(nonce, session);
+    ASSERT_EQ(feed_in_pieces(r, stream, piece), Response::State::done) << piece;
+    EXPECT_EQ(r.status(), 42);
+    EXPECT_EQ(r.take_output(), output) << piece;
+  }
+}
+
+TEST(framing_test, response_reports_what_came_after_the_marker) {
+  Response r(nonce, session);
+  EXPECT_EQ(r.feed("out" + nonce.joined() + " 0\nlate bytes"), Response::State::done);
+  EXPECT_EQ(r.leftover(), "late bytes");
+  EXPECT_EQ(r.take_output(), "out");
+}
+
+TEST(framing_test, response_waits_for_the_whole_status) {
+  Response r(nonce, session);
+  EXPECT_EQ(r.feed("x" + nonce.joined() + " 1"), Response::State::reading);
+  EXPECT_EQ(r.feed("27"), Response::State::reading);
+  EXPECT_EQ(r.feed("\n"), Response::State::done);
+  EXPECT_EQ(r.status(), 127);
+}
+
+TEST(framing_test, response_rejects_a_malformed_status) {
+  for (const char* bad : {" abc\n", " 256\n", " \n", " -1\n", " 123456789"}) {
+    Response r(nonce, session);
+    EXPECT_EQ(r.feed(nonce.joined() + bad), Response::State::malformed) << bad;
+  }
+}
+
+TEST(framing_test, response_notices_the_shell_exiting) {
+  Response r(nonce, session);
+  EXPECT_EQ(r.feed("partial output" + session.joined() + " clo"), Response::State::reading);
+  EXPECT_EQ(r.feed("sed\n"), Response::State::closed);
+}
+
+TEST(framing_test, a_similar_nonce_is_just_output) {
+  Response r(nonce, session);
+  const std::string other = "0123456789ab" "cdef0123456X 0\n";
+  EXPECT_EQ(r.feed(other + nonce.joined() + " 0\n"), Response::State::done);
+  EXPECT_EQ(r.take_output(), other);
+}
+
+TEST(framing_test, banner_found_across_reads) {
+  const std::string stream = "early noise\r\nSpawning backdoor root shell...\nrest";
+  for (std::size_t piece = 1; piece < stream.size(); ++piece) {
+    BannerSearch b;
+    bool seen = false;
+    for (std::size_t i = 0; i < stream.size() && !seen; i += piece) seen = b.feed(stream.substr(i, piece));
+    ASSERT_TRUE(seen) << piece;
+  }
+  BannerSearch b;
+  EXPECT_FALSE(b.feed("Spawning backdoor"));
+  EXPECT_TRUE(b.feed(" root shell...\nafter"));
+  EXPECT_EQ(b.after(), "after");
+}
+
+TEST(framing_test, route_line_found_across_reads) {
+  RouteSearch r(route);
+  EXPECT_FALSE(r.feed("junk cccccccccccc"));
+  EXPECT_FALSE(r.feed("dddddddddddd /dev/vpo"));
+  EXPECT_TRUE(r.feed("rt0p2\nrest"));
+  EXPECT_EQ(r.device(), "/dev/vport0p2");
+  EXPECT_EQ(r.after(), "rest");
+  RouteSearch none(route);
+  EXPECT_TRUE(none.feed("ccccccccccccdddddddddddd none\n"));
+  EXPECT_EQ(none.device(), "none");
+}
+
+}  // namespace
+}  // namespace attest::shell
