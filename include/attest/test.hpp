@@ -17,8 +17,8 @@
 
 #include <chrono>
 #include <exception>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -127,13 +127,13 @@ int attest_main(int argc, char** argv);
 }  // namespace attest::testing
 
 /// Defines a VM test. The body runs with the VmTest fixture's members in scope.
-#define ATTEST_TEST(name)                                                                       \
-  class AttestTest_##name final : public ::attest::testing::VmTest {                            \
-   public:                                                                                      \
-    void run() override;                                                                        \
-  };                                                                                            \
-  [[maybe_unused]] static ::testing::TestInfo* const attest_registered_##name =                 \
-      ::testing::RegisterTest(::attest::testing::suite_name(), #name, nullptr, nullptr,         \
-                              __FILE__, __LINE__,                                               \
-                              []() -> ::attest::testing::VmTest* { return new AttestTest_##name; }); \
+#define ATTEST_TEST(name)                                                               \
+  class AttestTest_##name final : public ::attest::testing::VmTest {                    \
+   public:                                                                              \
+    void run() override;                                                                \
+  };                                                                                    \
+  [[maybe_unused]] static ::testing::TestInfo* const attest_registered_##name =         \
+      ::testing::RegisterTest(                                                          \
+          ::attest::testing::suite_name(), #name, nullptr, nullptr, __FILE__, __LINE__, \
+          []() -> ::attest::testing::VmTest* { return new AttestTest_##name; });        \
   void AttestTest_##name::run()

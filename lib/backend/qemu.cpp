@@ -28,7 +28,8 @@ Accel effective_accel(const MachineConfig& config, bool* explicit_choice) {
       return parse_accel(env);
     } catch (const ConfigError&) {
       throw ConfigError(
-          fmt::format("environment variable ATTEST_ACCEL='{}' is not one of kvm, tcg, kvm:tcg", env),
+          fmt::format("environment variable ATTEST_ACCEL='{}' is not one of kvm, tcg, kvm:tcg",
+                      env),
           config.name, "start");
     }
   }
@@ -58,12 +59,17 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
   const auto qmp = fmt::format("unix:{},server=on,wait=off", sockets.qmp);
   // The NixOS shell console plus attest's output port on the same virtio-serial bus.
   const std::vector<std::string> shell_args = {
-      "-chardev", fmt::format("socket,id=shell,path={}", sockets.shell),
-      "-chardev", fmt::format("socket,id=attest-data,path={}", sockets.data),
-      "-device", "virtio-serial,id=attest-serial",
-      "-device", "virtconsole,chardev=shell,bus=attest-serial.0",
-      "-device", fmt::format("virtserialport,chardev=attest-data,name={},bus=attest-serial.0",
-                             shell::data_port_name)};
+      "-chardev",
+      fmt::format("socket,id=shell,path={}", sockets.shell),
+      "-chardev",
+      fmt::format("socket,id=attest-data,path={}", sockets.data),
+      "-device",
+      "virtio-serial,id=attest-serial",
+      "-device",
+      "virtconsole,chardev=shell,bus=attest-serial.0",
+      "-device",
+      fmt::format("virtserialport,chardev=attest-data,name={},bus=attest-serial.0",
+                  shell::data_port_name)};
   if (!config.start_command.empty()) {
     l.program = config.start_command.string();
     l.env = {{"TMPDIR", paths.state_dir.string()},
@@ -84,9 +90,15 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
     a = {"-name", config.name, "-nodefaults", "-no-user-config", "-machine", "pc"};
     const std::string tcg = multi ? "tcg,thread=multi" : "tcg";
     switch (accel) {
-      case Accel::kvm: a.insert(a.end(), {"-accel", "kvm"}); break;
-      case Accel::tcg: a.insert(a.end(), {"-accel", tcg}); break;
-      case Accel::kvm_or_tcg: a.insert(a.end(), {"-accel", "kvm", "-accel", tcg}); break;
+      case Accel::kvm:
+        a.insert(a.end(), {"-accel", "kvm"});
+        break;
+      case Accel::tcg:
+        a.insert(a.end(), {"-accel", tcg});
+        break;
+      case Accel::kvm_or_tcg:
+        a.insert(a.end(), {"-accel", "kvm", "-accel", tcg});
+        break;
     }
     a.insert(a.end(), {"-cpu", "max", "-m", std::to_string(config.memory_mib), "-smp",
                        std::to_string(config.vcpus)});
@@ -100,7 +112,8 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                               d.read_only ? ",readonly=on" : ""));
     }
     a.insert(a.end(), shell_args.begin(), shell_args.end());
-    a.insert(a.end(), {"-device", "virtio-rng-pci", "-qmp", qmp, "-serial", "stdio", "-display", "none"});
+    a.insert(a.end(),
+             {"-device", "virtio-rng-pci", "-qmp", qmp, "-serial", "stdio", "-display", "none"});
     if (!config.allow_reboot) a.push_back("-no-reboot");
   }
   a.insert(a.end(), config.qemu_args.begin(), config.qemu_args.end());
@@ -132,7 +145,8 @@ class QemuBackend final : public Backend {
       case Capability::network_control:
       case Capability::port_forward:
       case Capability::snapshot:
-      case Capability::reboot: return false;
+      case Capability::reboot:
+        return false;
     }
     return false;
   }
@@ -146,9 +160,11 @@ class QemuBackend final : public Backend {
     fs::remove(sockets_.qmp, ec);
     transport_.reset();  // its destructor unlinks the socket path
     transport_ = std::make_unique<shell::VirtconsoleTransport>(ex_, sockets_.shell, sockets_.data);
-    const bool display = std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
+    const bool display =
+        std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
     const std::string bios = config_.start_command.empty() ? find_qboot(config_.qemu_binary) : "";
-    const auto launch = qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios);
+    const auto launch =
+        qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios);
     command_line_ = quote_arg(launch.program);
     for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
 
@@ -219,17 +235,19 @@ class QemuBackend final : public Backend {
       }
       if (!failure.empty()) break;
       if (Clock::now() > deadline) {
-        failure = fmt::format("QEMU's QMP socket {} did not accept connections within 60s", sockets_.qmp);
+        failure =
+            fmt::format("QEMU's QMP socket {} did not accept connections within 60s", sockets_.qmp);
         break;
       }
       timer.expires_after(std::chrono::milliseconds(10));
       co_await timer.async_wait(use_awaitable);
     }
     // A QEMU that refuses its arguments exits right away: report that rather than the socket.
-    auto exited = co_await detail::race(process_->wait_exited(), deadline_after(std::chrono::seconds(1)),
-                                        never_);
+    auto exited = co_await detail::race(process_->wait_exited(),
+                                        deadline_after(std::chrono::seconds(1)), never_);
     if (exited.end == detail::RaceEnd::done)
-      throw StartFailure(fmt::format("QEMU exited with {} while starting", process_->exit_status()->to_string()));
+      throw StartFailure(
+          fmt::format("QEMU exited with {} while starting", process_->exit_status()->to_string()));
     throw StartFailure(failure);
   }
 

@@ -117,8 +117,8 @@ inline awaitable<bool> sleep_until(Deadline deadline, Event& abort) {
   if (abort.is_set()) co_return false;
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex, deadline);
-  auto group = asio::experimental::make_parallel_group(timer.async_wait(asio::deferred),
-                                                       abort.async_wait());
+  auto group =
+      asio::experimental::make_parallel_group(timer.async_wait(asio::deferred), abort.async_wait());
   auto [order, timer_ec, abort_ec] =
       co_await group.async_wait(asio::experimental::wait_for_one(), use_awaitable);
   (void)timer_ec;

@@ -24,15 +24,22 @@ namespace fs = std::filesystem;
 
 std::string type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return fmt::format("boolean {}", v.get<bool>());
-    case json::value_t::string: return fmt::format("string {}", v.dump());
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return fmt::format("boolean {}", v.get<bool>());
+    case json::value_t::string:
+      return fmt::format("string {}", v.dump());
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float: return fmt::format("number {}", v.dump());
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a value";
+    case json::value_t::number_float:
+      return fmt::format("number {}", v.dump());
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "a value";
   }
 }
 
@@ -57,7 +64,8 @@ class Context {
  private:
   std::string machine_name_for_error() const {
     // machine_ is quoted for the message ("'server'" or "#2"); the error's machine() is bare.
-    if (machine_.size() >= 2 && machine_.front() == '\'') return machine_.substr(1, machine_.size() - 2);
+    if (machine_.size() >= 2 && machine_.front() == '\'')
+      return machine_.substr(1, machine_.size() - 2);
     return {};
   }
   fs::path source_;
@@ -92,8 +100,7 @@ unsigned get_uint(const json& v, std::string_view field, unsigned min, unsigned 
   if (!v.is_number_integer())
     ctx.fail(field, fmt::format("expected an integer, got {}", type_name(v)));
   const auto n = v.get<long long>();
-  if (n < min || n > max)
-    ctx.fail(field, fmt::format("{} is out of range ({}..{})", n, min, max));
+  if (n < min || n > max) ctx.fail(field, fmt::format("{} is out of range ({}..{})", n, min, max));
   return static_cast<unsigned>(n);
 }
 
@@ -130,7 +137,8 @@ void require_file(const fs::path& p, std::string_view field, bool executable, co
   std::error_code ec;
   const auto st = fs::status(p, ec);
   if (ec || !fs::exists(st)) ctx.fail(field, fmt::format("file {} does not exist", p.string()));
-  if (!fs::is_regular_file(st)) ctx.fail(field, fmt::format("{} is not a regular file", p.string()));
+  if (!fs::is_regular_file(st))
+    ctx.fail(field, fmt::format("{} is not a regular file", p.string()));
   if (::access(p.c_str(), executable ? X_OK : R_OK) != 0)
     ctx.fail(field, fmt::format("{} is not {}: {}", p.string(),
                                 executable ? "executable" : "readable", std::strerror(errno)));
@@ -148,11 +156,11 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
                                  "'-' or '_')",
                                  mc.name));
   ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
-  check_keys(m,
-             {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib",
-              "vcpus", "disks", "accel", "qemu_binary", "qemu_args", "boot_timeout",
-              "allow_reboot"},
-             ctx, "a machine");
+  check_keys(
+      m,
+      {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib", "vcpus",
+       "disks", "accel", "qemu_binary", "qemu_args", "boot_timeout", "allow_reboot"},
+      ctx, "a machine");
   if (m.contains("backend")) mc.backend = get_string(m["backend"], "backend", ctx);
   if (m.contains("start_command"))
     mc.start_command = get_path(m["start_command"], "start_command", base, ctx);
@@ -174,7 +182,8 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
   }
   if (m.contains("qemu_args")) {
     const auto& a = m["qemu_args"];
-    if (!a.is_array()) ctx.fail("qemu_args", fmt::format("expected an array of strings, got {}", type_name(a)));
+    if (!a.is_array())
+      ctx.fail("qemu_args", fmt::format("expected an array of strings, got {}", type_name(a)));
     for (std::size_t i = 0; i < a.size(); ++i)
       mc.qemu_args.push_back(get_string(a[i], fmt::format("qemu_args[{}]", i), ctx));
   }
@@ -188,10 +197,12 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
     for (std::size_t i = 0; i < d.size(); ++i) {
       const auto field = fmt::format("disks[{}]", i);
       const auto& disk = d[i];
-      if (!disk.is_object()) ctx.fail(field, fmt::format("expected an object, got {}", type_name(disk)));
+      if (!disk.is_object())
+        ctx.fail(field, fmt::format("expected an object, got {}", type_name(disk)));
       for (const auto& [key, value] : disk.items())
         if (key != "path" && key != "format" && key != "read_only")
-          ctx.fail(fmt::format("{}.{}", field, key), "unknown field in a disk (known fields: path, format, read_only)");
+          ctx.fail(fmt::format("{}.{}", field, key),
+                   "unknown field in a disk (known fields: path, format, read_only)");
       if (!disk.contains("path")) ctx.fail(field + ".path", "missing");
       DiskConfig dc;
       dc.path = get_path(disk["path"], field + ".path", base, ctx);
@@ -217,9 +228,12 @@ Accel parse_accel(std::string_view text) {
 
 std::string_view to_string(Accel accel) noexcept {
   switch (accel) {
-    case Accel::kvm: return "kvm";
-    case Accel::tcg: return "tcg";
-    case Accel::kvm_or_tcg: return "kvm:tcg";
+    case Accel::kvm:
+      return "kvm";
+    case Accel::tcg:
+      return "tcg";
+    case Accel::kvm_or_tcg:
+      return "kvm:tcg";
   }
   return "kvm:tcg";
 }
@@ -236,8 +250,7 @@ void validate(const MachineConfig& mc, const fs::path& source) {
   const bool direct = !mc.kernel.empty();
   if (scripted && direct)
     ctx.fail("start_command", "give either start_command or kernel, not both");
-  if (!scripted && !direct)
-    ctx.fail("kernel", "missing (a machine needs start_command or kernel)");
+  if (!scripted && !direct) ctx.fail("kernel", "missing (a machine needs start_command or kernel)");
   if (scripted) require_file(mc.start_command, "start_command", true, ctx);
   if (direct) {
     require_file(mc.kernel, "kernel", false, ctx);
@@ -248,8 +261,10 @@ void validate(const MachineConfig& mc, const fs::path& source) {
     if (!mc.initrd.empty()) ctx.fail("initrd", "only valid with kernel (direct boot)");
     if (!mc.disks.empty()) ctx.fail("disks", "only valid with kernel (direct boot)");
   }
-  if (mc.memory_mib < 16) ctx.fail("memory_mib", fmt::format("{} is out of range (16..1048576)", mc.memory_mib));
-  if (mc.vcpus < 1 || mc.vcpus > 255) ctx.fail("vcpus", fmt::format("{} is out of range (1..255)", mc.vcpus));
+  if (mc.memory_mib < 16)
+    ctx.fail("memory_mib", fmt::format("{} is out of range (16..1048576)", mc.memory_mib));
+  if (mc.vcpus < 1 || mc.vcpus > 255)
+    ctx.fail("vcpus", fmt::format("{} is out of range (1..255)", mc.vcpus));
   if (mc.boot_timeout <= std::chrono::milliseconds::zero())
     ctx.fail("boot_timeout", "expected a positive number of seconds");
 }

@@ -181,7 +181,8 @@ Machine& Driver::machine(std::string_view name, Where where) {
   for (auto& m : impl_->machines())
     if (m->name() == name) return *m;
   std::string known;
-  for (auto& m : impl_->machines()) known += fmt::format("{}{}", known.empty() ? "" : ", ", m->name());
+  for (auto& m : impl_->machines())
+    known += fmt::format("{}{}", known.empty() ? "" : ", ", m->name());
   Error e(fmt::format("driver: there is no machine named '{}' (machines: {})", name, known), "",
           "machine", where);
   throw e;
@@ -202,7 +203,8 @@ void Driver::start_all(Where where) {
       auto ex = co_await asio::this_coro::executor;
       using Op = decltype(asio::co_spawn(ex, d.machines().front()->impl().start(), asio::deferred));
       std::vector<Op> ops;
-      for (auto& m : d.machines()) ops.push_back(asio::co_spawn(ex, m->impl().start(), asio::deferred));
+      for (auto& m : d.machines())
+        ops.push_back(asio::co_spawn(ex, m->impl().start(), asio::deferred));
       auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
                                  .async_wait(asio::experimental::wait_for_all(), use_awaitable);
       (void)order;

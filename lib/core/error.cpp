@@ -29,12 +29,18 @@ TimeoutError::TimeoutError(std::string message, std::string machine, std::string
 
 std::string_view to_string(Capability c) noexcept {
   switch (c) {
-    case Capability::screenshot: return "screenshot";
-    case Capability::send_key: return "send_key";
-    case Capability::network_control: return "network_control";
-    case Capability::port_forward: return "port_forward";
-    case Capability::snapshot: return "snapshot";
-    case Capability::reboot: return "reboot";
+    case Capability::screenshot:
+      return "screenshot";
+    case Capability::send_key:
+      return "send_key";
+    case Capability::network_control:
+      return "network_control";
+    case Capability::port_forward:
+      return "port_forward";
+    case Capability::snapshot:
+      return "snapshot";
+    case Capability::reboot:
+      return "reboot";
   }
   return "unknown";
 }

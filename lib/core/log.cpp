@@ -47,13 +47,24 @@ void Log::write(LogLevel level, std::string_view machine, std::string_view messa
   if (color_) {
     end = "\033[0m";
     switch (level) {
-      case LogLevel::debug: start = "\033[2m"; break;
-      case LogLevel::info: start = ""; end = ""; break;
-      case LogLevel::warning: start = "\033[33m"; break;
-      case LogLevel::error: start = "\033[31m"; break;
+      case LogLevel::debug:
+        start = "\033[2m";
+        break;
+      case LogLevel::info:
+        start = "";
+        end = "";
+        break;
+      case LogLevel::warning:
+        start = "\033[33m";
+        break;
+      case LogLevel::error:
+        start = "\033[31m";
+        break;
     }
   }
-  const char* mark = level == LogLevel::error ? "!!! " : level == LogLevel::warning ? "warning: " : "";
+  const char* mark = level == LogLevel::error     ? "!!! "
+                     : level == LogLevel::warning ? "warning: "
+                                                  : "";
   if (machine.empty())
     line = fmt::format("{}{}{}{}\n", start, mark, message, end);
   else

@@ -77,16 +77,17 @@ std::string Machine::fail(std::string_view command, milliseconds timeout, Where 
   return at(where, [&] {
     auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "fail"));
     if (r.status == 0)
-      throw CommandFailed(fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
-                                      detail::excerpt(command, 400),
-                                      r.output.empty() ? "" : "\noutput: ",
-                                      detail::excerpt(r.output, 2000)),
-                          name(), "fail", std::string(command), r.status, std::move(r.output), where);
+      throw CommandFailed(
+          fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
+                      detail::excerpt(command, 400),
+                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000)),
+          name(), "fail", std::string(command), r.status, std::move(r.output), where);
     return std::move(r.output);
   });
 }
 
-std::string Machine::wait_until_succeeds(std::string_view command, milliseconds timeout, Where where) {
+std::string Machine::wait_until_succeeds(std::string_view command, milliseconds timeout,
+                                         Where where) {
   return at(where, [&] {
     return impl_->driver().run(impl_->wait_until(std::string(command), true, timeout,
                                                  op_name("wait_until_succeeds", command),
@@ -113,45 +114,47 @@ void Machine::wait_for_file(std::string_view path, milliseconds timeout, Where w
 void Machine::wait_for_open_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
                                  Where where) {
   at(where, [&] {
-    impl_->driver().run(impl_->wait_until(
-        fmt::format("nc -z {} {}", shell_quote(addr), port), true, timeout,
-        fmt::format("wait_for_open_port({}, {})", port, addr),
-        fmt::format("TCP port {} on {} to accept connections", port, addr)));
+    impl_->driver().run(
+        impl_->wait_until(fmt::format("nc -z {} {}", shell_quote(addr), port), true, timeout,
+                          fmt::format("wait_for_open_port({}, {})", port, addr),
+                          fmt::format("TCP port {} on {} to accept connections", port, addr)));
   });
 }
 
 void Machine::wait_for_closed_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
                                    Where where) {
   at(where, [&] {
-    impl_->driver().run(impl_->wait_until(
-        fmt::format("nc -z {} {}", shell_quote(addr), port), false, timeout,
-        fmt::format("wait_for_closed_port({}, {})", port, addr),
-        fmt::format("TCP port {} on {} to refuse connections", port, addr)));
+    impl_->driver().run(
+        impl_->wait_until(fmt::format("nc -z {} {}", shell_quote(addr), port), false, timeout,
+                          fmt::format("wait_for_closed_port({}, {})", port, addr),
+                          fmt::format("TCP port {} on {} to refuse connections", port, addr)));
   });
 }
 
-void Machine::wait_for_open_unix_socket(std::string_view path, bool is_datagram, milliseconds timeout,
-                                        Where where) {
+void Machine::wait_for_open_unix_socket(std::string_view path, bool is_datagram,
+                                        milliseconds timeout, Where where) {
   at(where, [&] {
-    impl_->driver().run(impl_->wait_until(
-        fmt::format("nc -z {} {}", is_datagram ? "-uU" : "-U", shell_quote(path)), true, timeout,
-        op_name("wait_for_open_unix_socket", path),
-        fmt::format("unix {} socket {} to accept connections", is_datagram ? "datagram" : "stream",
-                    path)));
+    impl_->driver().run(
+        impl_->wait_until(fmt::format("nc -z {} {}", is_datagram ? "-uU" : "-U", shell_quote(path)),
+                          true, timeout, op_name("wait_for_open_unix_socket", path),
+                          fmt::format("unix {} socket {} to accept connections",
+                                      is_datagram ? "datagram" : "stream", path)));
   });
 }
 
 void Machine::wait_for_console_text(std::string_view regex, milliseconds timeout, Where where) {
-  at(where, [&] { impl_->driver().run(impl_->wait_for_console_text(std::string(regex), timeout)); });
+  at(where,
+     [&] { impl_->driver().run(impl_->wait_for_console_text(std::string(regex), timeout)); });
 }
 
 std::string Machine::get_console_log() const { return impl_->driver().run(impl_->console_log()); }
 
 void Machine::sleep(milliseconds duration, Where where) {
   at(where, [&] {
-    const auto secs = duration.count() % 1000 == 0
-                          ? fmt::format("{}", duration.count() / 1000)
-                          : fmt::format("{}.{:03}", duration.count() / 1000, duration.count() % 1000);
+    const auto secs =
+        duration.count() % 1000 == 0
+            ? fmt::format("{}", duration.count() / 1000)
+            : fmt::format("{}.{:03}", duration.count() / 1000, duration.count() % 1000);
     auto r = impl_->driver().run(
         impl_->execute("sleep " + secs, default_timeout, fmt::format("sleep({})", secs)));
     if (r.status != 0)
@@ -181,9 +184,11 @@ void Machine::halt() noexcept {
   }
 }
 
-void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view target, Where where) {
+void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view target,
+                                       Where where) {
   at(where, [&] {
-    const std::string operation = fmt::format("copy_from_host_via_shell({}, {})", source.string(), target);
+    const std::string operation =
+        fmt::format("copy_from_host_via_shell({}, {})", source.string(), target);
     std::ifstream in(source, std::ios::binary);
     if (!in)
       throw Error(fmt::format("machine '{}': {}: cannot read {}: {}", name(), operation,
@@ -201,17 +206,19 @@ void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view 
                                    offset == 0 ? ">" : ">>", shell_quote(target));
       auto r = impl_->driver().run(impl_->execute(cmd, default_timeout, operation));
       if (r.status != 0)
-        throw CommandFailed(fmt::format("machine '{}': {}: writing {} in the guest failed (exit code {}); "
-                                        "see the console log for the guest's error",
-                                        name(), operation, target, r.status),
-                            name(), operation, fmt::format("... > {}", target), r.status,
-                            std::move(r.output), where);
+        throw CommandFailed(
+            fmt::format("machine '{}': {}: writing {} in the guest failed (exit code {}); "
+                        "see the console log for the guest's error",
+                        name(), operation, target, r.status),
+            name(), operation, fmt::format("... > {}", target), r.status, std::move(r.output),
+            where);
       offset += part.size();
     } while (offset < bytes.size());
   });
 }
 
-fs::path Machine::copy_from_machine(std::string_view source, const fs::path& target_dir, Where where) {
+fs::path Machine::copy_from_machine(std::string_view source, const fs::path& target_dir,
+                                    Where where) {
   return at(where, [&]() -> fs::path {
     const std::string operation = op_name("copy_from_machine", source);
     auto& drv = impl_->driver();
@@ -219,12 +226,12 @@ fs::path Machine::copy_from_machine(std::string_view source, const fs::path& tar
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
-      throw Error(fmt::format("machine '{}': {}: cannot create {}: {}", name(), operation, dir.string(),
-                              ec.message()),
+      throw Error(fmt::format("machine '{}': {}: cannot create {}: {}", name(), operation,
+                              dir.string(), ec.message()),
                   name(), operation, where);
     const fs::path src{std::string(source)};
-    const std::string base = src.filename().empty() ? src.parent_path().filename().string()
-                                                    : src.filename().string();
+    const std::string base =
+        src.filename().empty() ? src.parent_path().filename().string() : src.filename().string();
     const fs::path dest = dir / base;
     const auto q = shell_quote(source);
     auto is_dir = drv.run(impl_->execute("test -d " + q, default_timeout, operation));
@@ -242,14 +249,16 @@ fs::path Machine::copy_from_machine(std::string_view source, const fs::path& tar
     const auto cmd = "cat -- " + q;
     auto r = drv.run(impl_->execute(cmd, default_timeout, operation));
     if (r.status != 0)
-      throw CommandFailed(fmt::format("machine '{}': {}: cannot read {} in the guest (exit code {})",
-                                      name(), operation, source, r.status),
-                          name(), operation, cmd, r.status, std::move(r.output), where);
+      throw CommandFailed(
+          fmt::format("machine '{}': {}: cannot read {} in the guest (exit code {})", name(),
+                      operation, source, r.status),
+          name(), operation, cmd, r.status, std::move(r.output), where);
     std::ofstream out(dest, std::ios::binary | std::ios::trunc);
     out.write(r.output.data(), static_cast<std::streamsize>(r.output.size()));
     if (!out)
-      throw Error(fmt::format("machine '{}': {}: cannot write {}", name(), operation, dest.string()),
-                  name(), operation, where);
+      throw Error(
+          fmt::format("machine '{}': {}: cannot write {}", name(), operation, dest.string()),
+          name(), operation, where);
     return dest;
   });
 }

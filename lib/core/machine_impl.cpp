@@ -87,17 +87,20 @@ void MachineImpl::throw_global_timeout(const std::string& operation) const {
 
 std::string MachineImpl::tails() const {
   std::string out;
-  if (backend_) out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()),
-                                    backend_->stderr_tail(20));
+  if (backend_)
+    out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()),
+                        backend_->stderr_tail(20));
   out += indent_block("console (last 30 lines)", console_.tail(30));
   return out;
 }
 
 BootError MachineImpl::down_error(const Boot& boot, const std::string& operation,
                                   std::string_view during) const {
-  std::string reason = boot.down_reason.empty() ? std::string("the machine went down") : boot.down_reason;
-  return BootError(fmt::format("machine '{}': {}: {} {}{}", name(), operation, reason, during, tails()),
-                   name(), operation);
+  std::string reason =
+      boot.down_reason.empty() ? std::string("the machine went down") : boot.down_reason;
+  return BootError(
+      fmt::format("machine '{}': {}: {} {}{}", name(), operation, reason, during, tails()), name(),
+      operation);
 }
 
 awaitable<void> MachineImpl::start() {
@@ -134,7 +137,8 @@ awaitable<void> MachineImpl::start() {
   if (failure) {
     backend_->kill();
     // Let the exit and the last stderr lines arrive before reporting.
-    auto settle = co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+    auto settle =
+        co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
     (void)settle;
     throw BootError(fmt::format("machine '{}': start: {}\ncommand: {}{}", name(), *failure,
                                 backend_->command_line(), tails()),
@@ -160,7 +164,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
     auto r = co_await race(std::move(op), boot->boot_deadline, boot->abort);
     if (r.end == RaceEnd::done) {
       const auto took = Clock::now() - boot->started;
-      log_info(name(), fmt::format("connected to guest root shell ({} after start)", format_duration(took)));
+      log_info(name(), fmt::format("connected to guest root shell ({} after start)",
+                                   format_duration(took)));
     } else if (r.end == RaceEnd::deadline) {
       boot->shell_error = std::make_exception_ptr(BootError(
           fmt::format("machine '{}': the guest shell did not come up within the boot timeout of {} "
@@ -174,8 +179,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
                       name(), format_duration(driver_.global_timeout())),
           name(), operation, driver_.global_timeout()));
     } else {
-      boot->shell_error = std::make_exception_ptr(
-          down_error(*boot, operation, "before the guest shell came up"));
+      boot->shell_error =
+          std::make_exception_ptr(down_error(*boot, operation, "before the guest shell came up"));
     }
   } catch (const shell::ChannelError& e) {
     channel_error = e.what();
@@ -183,7 +188,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
     other_error = e.what();
   }
   if (channel_error) {
-    auto settle = co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+    auto settle =
+        co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
     (void)settle;
     if (driver_.expired()) {
       boot->shell_error = std::make_exception_ptr(TimeoutError(
@@ -191,19 +197,22 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
                       name(), format_duration(driver_.global_timeout())),
           name(), operation, driver_.global_timeout()));
     } else if (boot->exited || boot->panicked) {
-      boot->shell_error = std::make_exception_ptr(down_error(*boot, operation, "before the guest shell came up"));
+      boot->shell_error =
+          std::make_exception_ptr(down_error(*boot, operation, "before the guest shell came up"));
     } else {
       other_error = channel_error;
     }
   }
   if (other_error)
-    boot->shell_error = std::make_exception_ptr(BootError(
-        fmt::format("machine '{}': connecting to the guest shell failed: {}{}", name(), *other_error, tails()),
-        name(), operation));
+    boot->shell_error = std::make_exception_ptr(
+        BootError(fmt::format("machine '{}': connecting to the guest shell failed: {}{}", name(),
+                              *other_error, tails()),
+                  name(), operation));
   boot->shell_ready.set();
 }
 
-awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(const std::string& operation) {
+awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(
+    const std::string& operation) {
   if (driver_.expired()) throw_global_timeout(operation);
   if (!backend_->running() || !boot_) {
     // As in NixOS, a command on a machine that is not running starts it.
@@ -221,10 +230,12 @@ awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(const st
 awaitable<void> MachineImpl::connect() { (void)co_await ensure_shell("connect"); }
 
 awaitable<bool> MachineImpl::is_up() {
-  co_return backend_->running() && boot_ && boot_->shell && boot_->shell->ready() && !boot_->shell_error;
+  co_return backend_->running() && boot_ && boot_->shell && boot_->shell->ready() &&
+      !boot_->shell_error;
 }
 
-awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot, const std::string& command,
+awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
+                                                  const std::string& command,
                                                   std::optional<milliseconds> guest_timeout,
                                                   Deadline deadline, const std::string& operation) {
   if (command.find('\0') != std::string::npos)
@@ -241,10 +252,11 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot, co
       throw down_error(*boot, operation, fmt::format("while running `{}`", excerpt(command, 200)));
     }
     throw TimeoutError(
-        fmt::format("machine '{}': {}: command `{}` did not finish in time{}; it may still run in the "
-                    "guest, and the next command first waits for it to end",
-                    name(), operation, excerpt(command, 200),
-                    guest_timeout ? " (the guest's timeout did not stop it)" : ""),
+        fmt::format(
+            "machine '{}': {}: command `{}` did not finish in time{}; it may still run in the "
+            "guest, and the next command first waits for it to end",
+            name(), operation, excerpt(command, 200),
+            guest_timeout ? " (the guest's timeout did not stop it)" : ""),
         name(), operation, guest_timeout.value_or(default_timeout));
   } catch (const shell::ChannelError& e) {
     if (e.kind() == shell::ChannelError::Kind::shell_exited) {
@@ -264,7 +276,8 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot, co
                           name(), operation);
   }
   // The connection dropped: the VMM is going or gone. Wait briefly so the error can say how.
-  auto settle = co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+  auto settle =
+      co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
   (void)settle;
   if (driver_.expired()) throw_global_timeout(operation);
   if (boot->exited || boot->panicked)
@@ -303,8 +316,9 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
     // The guest bounds each attempt by what is left, so the whole wait ends on time.
     last = co_await run_command(boot, command, left, deadline + guest_timeout_grace, operation);
     if ((last.status == 0) == want_success) {
-      log_info(name(), fmt::format("{}: done after {} ({} attempts)", operation,
-                                   format_duration(Clock::now() - t0), attempts));
+      log_info(name(),
+               fmt::format("{}: done after {} ({} attempt{})", operation,
+                           format_duration(Clock::now() - t0), attempts, attempts == 1 ? "" : "s"));
       co_return std::move(last.output);
     }
     const auto next = std::min(deadline, Clock::now() + std::chrono::seconds(1));
@@ -313,13 +327,13 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
       throw down_error(*boot, operation, fmt::format("while waiting for {}", waiting_for));
     }
   }
-  throw TimeoutError(fmt::format("machine '{}': {}: timed out after {} waiting for {} ({} attempts of "
-                                 "`{}`; last exit status {}{}{})",
-                                 name(), operation, format_duration(timeout), waiting_for, attempts,
-                                 excerpt(command, 200), last.status,
-                                 last.output.empty() ? "" : ", last output: ",
-                                 excerpt(last.output, 400)),
-                     name(), operation, timeout);
+  throw TimeoutError(
+      fmt::format("machine '{}': {}: timed out after {} waiting for {} ({} attempts of "
+                  "`{}`; last exit status {}{}{})",
+                  name(), operation, format_duration(timeout), waiting_for, attempts,
+                  excerpt(command, 200), last.status,
+                  last.output.empty() ? "" : ", last output: ", excerpt(last.output, 400)),
+      name(), operation, timeout);
 }
 
 void MachineImpl::wake_console_waiters() {
@@ -373,7 +387,8 @@ awaitable<void> MachineImpl::wait_for_console_text(std::string regex, millisecon
   try {
     re = std::regex(regex, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
-    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", name(), operation, e.what()),
+    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", name(), operation,
+                            e.what()),
                 name(), operation);
   }
   const auto deadline = deadline_after(timeout);
@@ -432,8 +447,8 @@ awaitable<void> MachineImpl::shutdown(milliseconds timeout) {
   auto op = boot->shell->send_line("poweroff\n");
   auto r = co_await race(std::move(op), deadline, driver_.global_abort());
   if (r.end == RaceEnd::deadline)
-    throw TimeoutError(fmt::format("machine '{}': shutdown: could not send poweroff within {}", name(),
-                                   format_duration(timeout)),
+    throw TimeoutError(fmt::format("machine '{}': shutdown: could not send poweroff within {}",
+                                   name(), format_duration(timeout)),
                        name(), operation, timeout);
   if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
   co_await wait_exit(deadline, operation, timeout);
@@ -466,16 +481,24 @@ awaitable<void> MachineImpl::halt() {
   auto r = co_await race(backend_->wait_exited(), deadline_after(std::chrono::seconds(10)),
                          driver_.global_abort());
   if (r.end != RaceEnd::done)
-    log_error(name(), fmt::format("{} (pid group) did not exit within 10s of SIGKILL", backend_->vmm_name()));
+    log_error(name(), fmt::format("{} (pid group) did not exit within 10s of SIGKILL",
+                                  backend_->vmm_name()));
+}
+
+awaitable<std::size_t> MachineImpl::raw_exchange(std::string line, std::string terminator) {
+  auto boot = co_await ensure_shell("raw_exchange");
+  co_return co_await boot->shell->raw_exchange(std::move(line), std::move(terminator));
 }
 
 awaitable<std::string> MachineImpl::failure_context(std::size_t console_lines) {
   std::string out;
   if (backend_) {
     auto err = backend_->stderr_tail(20);
-    if (!err.empty()) out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()), err);
+    if (!err.empty())
+      out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()), err);
   }
-  out += indent_block(fmt::format("console (last {} lines)", console_lines), console_.tail(console_lines));
+  out += indent_block(fmt::format("console (last {} lines)", console_lines),
+                      console_.tail(console_lines));
   co_return out;
 }
 

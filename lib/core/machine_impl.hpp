@@ -46,6 +46,8 @@ class MachineImpl {
   awaitable<void> crash();
   awaitable<void> wait_for_shutdown(std::chrono::milliseconds timeout, std::string operation);
   awaitable<void> halt();
+  /// Benchmarks only: see shell::Shell::raw_exchange.
+  awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
   /// The console's last lines and the VMM's stderr tail, for failure reports.
   awaitable<std::string> failure_context(std::size_t console_lines);
 
@@ -63,7 +65,8 @@ class MachineImpl {
   void on_exit(const std::shared_ptr<Boot>& boot, const process::ExitStatus& status);
   void wake_console_waiters();
   /// A BootError for an operation cut short because the machine went down.
-  BootError down_error(const Boot& boot, const std::string& operation, std::string_view during) const;
+  BootError down_error(const Boot& boot, const std::string& operation,
+                       std::string_view during) const;
   std::string tails() const;
   [[noreturn]] void throw_global_timeout(const std::string& operation) const;
 

@@ -15,13 +15,15 @@
 namespace attest::detail {
 
 std::string base64_encode(std::string_view in) {
-  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char table[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
     const unsigned v = static_cast<unsigned char>(in[i]) << 16 |
-                       static_cast<unsigned char>(in[i + 1]) << 8 | static_cast<unsigned char>(in[i + 2]);
+                       static_cast<unsigned char>(in[i + 1]) << 8 |
+                       static_cast<unsigned char>(in[i + 2]);
     out += table[v >> 18 & 63];
     out += table[v >> 12 & 63];
     out += table[v >> 6 & 63];
@@ -46,8 +48,9 @@ void extract_tar(const std::string& archive, const std::filesystem::path& dir,
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(archive.data(), static_cast<std::streamsize>(archive.size()));
     if (!out)
-      throw Error(fmt::format("machine '{}': {}: cannot write {}", machine, operation, tmp.string()),
-                  machine, operation);
+      throw Error(
+          fmt::format("machine '{}': {}: cannot write {}", machine, operation, tmp.string()),
+          machine, operation);
   }
   const auto tar = bp::environment::find_executable("tar");
   if (tar.empty())
@@ -58,9 +61,10 @@ void extract_tar(const std::string& archive, const std::filesystem::path& dir,
   std::error_code ec;
   std::filesystem::remove(tmp, ec);
   if (rc != 0)
-    throw Error(fmt::format("machine '{}': {}: host tar could not extract the archive (exit code {})",
-                            machine, operation, rc),
-                machine, operation);
+    throw Error(
+        fmt::format("machine '{}': {}: host tar could not extract the archive (exit code {})",
+                    machine, operation, rc),
+        machine, operation);
 }
 
 }  // namespace attest::detail

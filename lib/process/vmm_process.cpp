@@ -55,8 +55,7 @@ constexpr std::size_t stderr_keep = 200;
 }  // namespace
 
 struct VmmProcess::State : std::enable_shared_from_this<VmmProcess::State> {
-  State(const asio::any_io_executor& ex)
-      : out(ex), err(ex), in(ex), proc(ex), exited(ex) {}
+  State(const asio::any_io_executor& ex) : out(ex), err(ex), in(ex), proc(ex), exited(ex) {}
   asio::readable_pipe out;
   asio::readable_pipe err;
   asio::writable_pipe in;
@@ -91,7 +90,8 @@ namespace {
 awaitable<void> pump_stdout(std::shared_ptr<VmmProcess::State> s) {
   std::string buf(16 * 1024, '\0');
   for (;;) {
-    auto [ec, n] = co_await s->out.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await s->out.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
     if (n > 0 && s->hooks.on_stdout) s->hooks.on_stdout(std::string_view(buf.data(), n));
     if (ec) break;
   }
@@ -102,7 +102,8 @@ awaitable<void> pump_stdout(std::shared_ptr<VmmProcess::State> s) {
 awaitable<void> pump_stderr(std::shared_ptr<VmmProcess::State> s) {
   std::string buf(4096, '\0');
   for (;;) {
-    auto [ec, n] = co_await s->err.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await s->err.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
     s->stderr_partial.append(buf.data(), n);
     for (auto nl = s->stderr_partial.find('\n'); nl != std::string::npos;
          nl = s->stderr_partial.find('\n')) {
@@ -147,16 +148,16 @@ VmmProcess::VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, H
   if (spec.program.find('/') == std::string::npos) {
     exe = bp::environment::find_executable(spec.program);
     if (exe.empty())
-      throw boost::system::system_error(
-          error_code(ENOENT, boost::system::system_category()),
-          fmt::format("cannot find '{}' in PATH", spec.program));
+      throw boost::system::system_error(error_code(ENOENT, boost::system::system_category()),
+                                        fmt::format("cannot find '{}' in PATH", spec.program));
   }
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv{*e};
     bool overridden = false;
     for (const auto& [k, v] : spec.env)
-      overridden = overridden || (kv.size() > k.size() && kv.substr(0, k.size()) == k && kv[k.size()] == '=');
+      overridden = overridden ||
+                   (kv.size() > k.size() && kv.substr(0, k.size()) == k && kv[k.size()] == '=');
     if (!overridden) env.emplace_back(kv);
   }
   for (const auto& [k, v] : spec.env) env.push_back(k + "=" + v);
@@ -164,12 +165,10 @@ VmmProcess::VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, H
   error_code ec;
   bp::posix::default_launcher launcher;
   const std::string cwd = spec.cwd.empty() ? std::string(".") : spec.cwd;
-  state_->proc = launcher(ex, ec, exe, spec.args,
-                          bp::process_stdio{state_->in, state_->out, state_->err},
-                          bp::process_environment{env}, bp::process_start_dir{cwd},
-                          ChildSetup{::getpid()});
-  if (ec)
-    throw boost::system::system_error(ec, fmt::format("cannot start {}", exe.string()));
+  state_->proc =
+      launcher(ex, ec, exe, spec.args, bp::process_stdio{state_->in, state_->out, state_->err},
+               bp::process_environment{env}, bp::process_start_dir{cwd}, ChildSetup{::getpid()});
+  if (ec) throw boost::system::system_error(ec, fmt::format("cannot start {}", exe.string()));
   state_->pid = state_->proc.id();
   // Also from the parent, so that signal_group works even before the child ran its setup.
   ::setpgid(state_->pid, state_->pid);

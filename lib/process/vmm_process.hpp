@@ -25,7 +25,7 @@ struct SpawnSpec {
   std::string program;  ///< a path, or a name looked up in PATH
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  ///< added to the inherited environment
-  std::string cwd;                                        ///< empty: inherit
+  std::string cwd;                                       ///< empty: inherit
 };
 
 struct Hooks {

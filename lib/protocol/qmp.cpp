@@ -61,7 +61,8 @@ awaitable<json> Client::read_one() {
   std::string buf(8192, '\0');
   for (;;) {
     if (auto msg = reader_.next()) co_return std::move(*msg);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await socket_.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
     if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
     if (ec) throw QmpError(fmt::format("QMP connection closed: {}", ec.message()));
     reader_.feed(std::string_view(buf.data(), n));

@@ -50,13 +50,15 @@ template <class Done>
 awaitable<void> Shell::read_until(Socket& socket, Done done, std::string_view waiting_for) {
   std::string chunk(4096, '\0');
   for (;;) {
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(chunk), asio::as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await socket.async_read_some(asio::buffer(chunk), asio::as_tuple(use_awaitable));
     if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
     if (ec == asio::error::eof)
       throw ChannelError(ChannelError::Kind::eof,
                          fmt::format("the shell connection closed before {} arrived", waiting_for));
     if (ec)
-      throw ChannelError(ChannelError::Kind::io, fmt::format("reading from the shell failed: {}", ec.message()));
+      throw ChannelError(ChannelError::Kind::io,
+                         fmt::format("reading from the shell failed: {}", ec.message()));
     if (done(std::string_view(chunk.data(), n))) co_return;
   }
 }
@@ -75,14 +77,16 @@ awaitable<void> Shell::handshake() {
     co_await read_until(*control_, feed_route, "the shell's setup report");
   if (route_search.device() != "none") {
     if (!data_)
-      throw ChannelError(ChannelError::Kind::malformed,
-                         fmt::format("the guest routed output to {}, but the VMM offers no data port",
-                                     route_search.device()));
+      throw ChannelError(
+          ChannelError::Kind::malformed,
+          fmt::format("the guest routed output to {}, but the VMM offers no data port",
+                      route_search.device()));
     output_ = data_.get();
   }
-  detail::log_debug(machine_, fmt::format("command output travels over {}",
-                                          route_search.device() == "none" ? std::string("the console")
-                                                                          : route_search.device()));
+  detail::log_debug(machine_,
+                    fmt::format("command output travels over {}", route_search.device() == "none"
+                                                                      ? std::string("the console")
+                                                                      : route_search.device()));
   // The sync marker comes through the copier, on the chosen path.
   inflight_ = std::make_unique<Inflight>("(attest shell setup)", std::string(), sync, session_);
   if (output_ == control_.get()) inflight_->response.feed(route_search.after());
@@ -114,7 +118,8 @@ awaitable<void> Shell::read_until_end(Inflight& f) {
       throw ChannelError(ChannelError::Kind::eof, "the shell connection closed");
     if (ec) {
       if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
-      throw ChannelError(ChannelError::Kind::io, fmt::format("reading from the shell failed: {}", ec.message()));
+      throw ChannelError(ChannelError::Kind::io,
+                         fmt::format("reading from the shell failed: {}", ec.message()));
     }
     r.commit(n);
   }
@@ -136,15 +141,16 @@ void Shell::report_stray(std::string_view bytes, std::string_view why) {
 
 awaitable<void> Shell::finish_abandoned() {
   if (!inflight_) co_return;
-  detail::log_info(machine_, fmt::format("waiting for the abandoned command `{}` to end before the next one",
-                                         detail::excerpt(inflight_->command, 80)));
+  detail::log_info(machine_,
+                   fmt::format("waiting for the abandoned command `{}` to end before the next one",
+                               detail::excerpt(inflight_->command, 80)));
   co_await write_rest(*inflight_);
   co_await read_until_end(*inflight_);
   auto& r = inflight_->response;
-  detail::log_info(machine_, fmt::format("abandoned command `{}` ended with status {}; its {} bytes of "
-                                         "output were discarded",
-                                         detail::excerpt(inflight_->command, 80), r.status(),
-                                         r.bytes()));
+  detail::log_info(machine_,
+                   fmt::format("abandoned command `{}` ended with status {}; its {} bytes of "
+                               "output were discarded",
+                               detail::excerpt(inflight_->command, 80), r.status(), r.bytes()));
   report_stray(r.leftover(), "after the abandoned command ended");
   inflight_.reset();
 }
@@ -154,7 +160,8 @@ awaitable<void> Shell::drain_stray() {
   std::size_t avail = output_->available(ec);
   if (ec || avail == 0) co_return;
   std::string stray(avail, '\0');
-  auto [rec, n] = co_await output_->async_read_some(asio::buffer(stray), asio::as_tuple(use_awaitable));
+  auto [rec, n] =
+      co_await output_->async_read_some(asio::buffer(stray), asio::as_tuple(use_awaitable));
   if (rec) co_return;  // the next read reports it
   stray.resize(n);
   if (stray.find(closed_sentinel(session_)) != std::string::npos)
@@ -177,6 +184,24 @@ awaitable<Result> Shell::run(std::string command,
   Result result{r.status(), r.take_output()};
   inflight_.reset();
   co_return result;
+}
+
+awaitable<std::size_t> Shell::raw_exchange(std::string line, std::string terminator) {
+  co_await finish_abandoned();
+  co_await drain_stray();
+  co_await asio::async_write(*control_, asio::buffer(line), use_awaitable);
+  std::string chunk(256 * 1024, '\0');
+  std::string tail;
+  std::size_t total = 0;
+  for (;;) {
+    auto [ec, n] =
+        co_await output_->async_read_some(asio::buffer(chunk), asio::as_tuple(use_awaitable));
+    if (ec) throw ChannelError(ChannelError::Kind::eof, "the shell connection closed");
+    total += n;
+    tail.append(chunk.data(), n);
+    if (tail.size() > terminator.size()) tail.erase(0, tail.size() - terminator.size());
+    if (tail == terminator) co_return total;
+  }
 }
 
 awaitable<void> Shell::send_line(std::string line) {

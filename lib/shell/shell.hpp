@@ -21,7 +21,8 @@ namespace attest::shell {
 class ChannelError : public std::runtime_error {
  public:
   enum class Kind { eof, shell_exited, malformed, io };
-  ChannelError(Kind kind, std::string message) : std::runtime_error(std::move(message)), kind_(kind) {}
+  ChannelError(Kind kind, std::string message)
+      : std::runtime_error(std::move(message)), kind_(kind) {}
   Kind kind() const noexcept { return kind_; }
 
  private:
@@ -42,9 +43,14 @@ class Shell {
   /// where the guest writes output.
   awaitable<void> handshake();
   /// Runs one command. Throws: ChannelError.
-  awaitable<Result> run(std::string command, std::optional<std::chrono::milliseconds> guest_timeout);
+  awaitable<Result> run(std::string command,
+                        std::optional<std::chrono::milliseconds> guest_timeout);
   /// Sends a raw line (e.g. NixOS's `poweroff`), after finishing any abandoned command.
   awaitable<void> send_line(std::string line);
+
+  /// Benchmarks only: sends `line` as it is and reads the output path until the bytes read end
+  /// with `terminator`; returns how many bytes were read. This is the protocol-free floor.
+  awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
 
   /// True when an abandoned command has not produced its end marker yet.
   bool busy() const noexcept { return inflight_ != nullptr; }

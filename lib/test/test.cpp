@@ -43,8 +43,8 @@ Driver& driver() {
       config = env;
     } else {
       throw ConfigError(
-          "no test configuration: pass --config FILE to the test binary or set ATTEST_CONFIG",
-          "", "driver");
+          "no test configuration: pass --config FILE to the test binary or set ATTEST_CONFIG", "",
+          "driver");
     }
     g.driver = std::make_unique<Driver>(config, g.options);
   }
@@ -125,9 +125,10 @@ void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseco
       last = std::current_exception();
     }
     if (last_try) break;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    testing::driver().host_sleep(std::clamp(left, std::chrono::milliseconds(0),
-                                            std::chrono::milliseconds(1000)));
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    testing::driver().host_sleep(
+        std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(1000)));
   }
   if (last) std::rethrow_exception(last);
   throw TimeoutError(fmt::format("retry: the condition did not hold within {} ({} attempts)",
@@ -140,10 +141,11 @@ void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseco
 namespace {
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr,
-               "attest: %s\nusage: %s [--config FILE] [--output-dir DIR] [--global-timeout SECONDS] "
-               "[--gtest_* flags]\n",
-               message.c_str(), "TEST-BINARY");
+  std::fprintf(
+      stderr,
+      "attest: %s\nusage: %s [--config FILE] [--output-dir DIR] [--global-timeout SECONDS] "
+      "[--gtest_* flags]\n",
+      message.c_str(), "TEST-BINARY");
   std::exit(2);
 }
 
@@ -172,7 +174,8 @@ int attest_main(int argc, char** argv) {
       char* end = nullptr;
       const double s = std::strtod(v->c_str(), &end);
       if (end == v->c_str() || *end != '\0' || !(s > 0))
-        usage_error(fmt::format("--global-timeout expects a positive number of seconds, got '{}'", *v));
+        usage_error(
+            fmt::format("--global-timeout expects a positive number of seconds, got '{}'", *v));
       options.global_timeout = std::chrono::milliseconds(static_cast<long long>(s * 1000));
     } else {
       if (arg == "--gtest_list_tests") listing = true;

@@ -30,16 +30,18 @@ TEST(framing_test, guest_timeout_uses_timeout_and_nixos_options) {
   EXPECT_EQ(command_line("sleep 9", nonce, std::chrono::milliseconds(2500)),
             "timeout -k 5 2.500 bash -c 'set -euo pipefail; sleep 9'; echo "
             "0123456789ab''cdef01234567 $?\n");
-  EXPECT_THAT(command_line("x", nonce, std::chrono::seconds(30)), HasSubstr("timeout -k 5 30 bash"));
+  EXPECT_THAT(command_line("x", nonce, std::chrono::seconds(30)),
+              HasSubstr("timeout -k 5 30 bash"));
   // Never "timeout 0", which would mean no timeout at all.
-  EXPECT_THAT(command_line("x", nonce, std::chrono::milliseconds(0)), HasSubstr("timeout -k 5 0.001 "));
+  EXPECT_THAT(command_line("x", nonce, std::chrono::milliseconds(0)),
+              HasSubstr("timeout -k 5 0.001 "));
 }
 
 TEST(framing_test, errexit_only_where_it_can_matter) {
   for (const char* simple : {"true", "echo a b", "test -e /x", "nc -z localhost 80", "exit 3"})
     EXPECT_FALSE(needs_errexit(simple)) << simple;
-  for (const char* compound : {"a; b", "a && b", "a || b", "a | b", "a\nb", "(a)", "echo $(a)",
-                               "echo `a`", "a &"})
+  for (const char* compound :
+       {"a; b", "a && b", "a || b", "a | b", "a\nb", "(a)", "echo $(a)", "echo `a`", "a &"})
     EXPECT_TRUE(needs_errexit(compound)) << compound;
 }
 
@@ -138,7 +140,9 @@ TEST(framing_test, response_notices_the_shell_exiting) {
 
 TEST(framing_test, a_similar_nonce_is_just_output) {
   Response r(nonce, session);
-  const std::string other = "0123456789ab" "cdef0123456X 0\n";
+  const std::string other =
+      "0123456789ab"
+      "cdef0123456X 0\n";
   EXPECT_EQ(r.feed(other + nonce.joined() + " 0\n"), Response::State::done);
   EXPECT_EQ(r.take_output(), other);
 }
@@ -148,7 +152,8 @@ TEST(framing_test, banner_found_across_reads) {
   for (std::size_t piece = 1; piece < stream.size(); ++piece) {
     BannerSearch b;
     bool seen = false;
-    for (std::size_t i = 0; i < stream.size() && !seen; i += piece) seen = b.feed(stream.substr(i, piece));
+    for (std::size_t i = 0; i < stream.size() && !seen; i += piece)
+      seen = b.feed(stream.substr(i, piece));
     ASSERT_TRUE(seen) << piece;
   }
   BannerSearch b;

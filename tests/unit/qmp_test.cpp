@@ -90,15 +90,20 @@ TEST(qmp_test, negotiates_routes_replies_and_queues_events) {
     auto peer = [](ScriptedQemu& q) -> awaitable<void> {
       auto s = co_await q.accept();
       std::string buf;
-      co_await send(s, R"({"QMP": {"version": {"qemu": {"major": 7}}, "capabilities": ["oob"]}})" "\r\n");
+      co_await send(s, R"({"QMP": {"version": {"qemu": {"major": 7}}, "capabilities": ["oob"]}})"
+                       "\r\n");
       auto caps = json::parse(co_await read_line(s, buf));
       EXPECT_EQ(caps["execute"], "qmp_capabilities");
       co_await send(s, "{\"return\": {}}\r\n");
       auto cmd = json::parse(co_await read_line(s, buf));
       EXPECT_EQ(cmd["execute"], "query-status");
       // An event first, then a reply to an unknown id, then the real reply.
-      co_await send(s, R"({"event": "RESET", "data": {"guest": true}, "timestamp": {"seconds": 1, "microseconds": 2}})" "\r\n");
-      co_await send(s, R"({"return": {}, "id": 999})" "\r\n");
+      co_await send(
+          s,
+          R"({"event": "RESET", "data": {"guest": true}, "timestamp": {"seconds": 1, "microseconds": 2}})"
+          "\r\n");
+      co_await send(s, R"({"return": {}, "id": 999})"
+                       "\r\n");
       json reply;
       reply["return"]["status"] = "running";
       reply["id"] = cmd["id"];
@@ -126,13 +131,17 @@ TEST(qmp_test, negotiates_routes_replies_and_queues_events) {
       ADD_FAILURE() << "no error";
     } catch (const QmpError& e) {
       EXPECT_EQ(e.error_class(), "CommandNotFound");
-      EXPECT_THAT(e.what(), HasSubstr("QMP command 'nope' failed: CommandNotFound: The command nope has not been found"));
+      EXPECT_THAT(
+          e.what(),
+          HasSubstr(
+              "QMP command 'nope' failed: CommandNotFound: The command nope has not been found"));
     }
     try {
       co_await client.execute("query-block");
       ADD_FAILURE() << "no error";
     } catch (const QmpError& e) {
-      EXPECT_THAT(e.what(), HasSubstr("QMP command 'query-block' got no reply: QMP connection closed"));
+      EXPECT_THAT(e.what(),
+                  HasSubstr("QMP command 'query-block' got no reply: QMP connection closed"));
     }
     EXPECT_FALSE(client.connected());
     try {
@@ -170,7 +179,8 @@ TEST(qmp_test, reports_a_failed_negotiation_with_the_class) {
       std::string buf;
       co_await send(s, "{\"QMP\": {}}\n");
       co_await read_line(s, buf);
-      co_await send(s, R"({"error": {"class": "GenericError", "desc": "no"}})" "\n");
+      co_await send(s, R"({"error": {"class": "GenericError", "desc": "no"}})"
+                       "\n");
     };
     asio::co_spawn(io, peer(qemu), asio::detached);
     Client client(io.get_executor());

@@ -84,7 +84,9 @@ ATTEST_TEST(vmm_killed_mid_command) {
     ADD_FAILURE() << "succeed returned";
   } catch (const attest::BootError& e) {
     EXPECT_LT(seconds_since(killed), 1.0) << "the error came too late";
-    EXPECT_THAT(e.what(), HasSubstr("QEMU was killed by signal 9 (SIGKILL) unexpectedly while running `sleep 100`"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr("QEMU was killed by signal 9 (SIGKILL) unexpectedly while running `sleep 100`"));
     EXPECT_EQ(e.machine(), "machine");
   }
   killer.join();
@@ -101,7 +103,9 @@ ATTEST_TEST(kernel_panic_mid_command) {
     ADD_FAILURE() << "succeed returned";
   } catch (const attest::BootError& e) {
     EXPECT_LT(seconds_since(t0), 5.0);
-    EXPECT_THAT(e.what(), HasSubstr("the guest kernel panicked (Kernel panic - not syncing: sysrq triggered crash)"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr("the guest kernel panicked (Kernel panic - not syncing: sysrq triggered crash)"));
     EXPECT_THAT(e.what(), HasSubstr("console (last 30 lines)"));
     EXPECT_THAT(e.what(), HasSubstr("sysrq"));
   }
@@ -148,10 +152,11 @@ ATTEST_TEST(boot_error_when_the_banner_never_comes) {
   attest::Driver driver(config);
   auto& m = driver.machine("machine");
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THAT([&] { m.succeed("true"); },
-              ThrowsMessage<attest::BootError>(AllOf(
-                  HasSubstr("did not come up within the boot timeout of 8s"),
-                  HasSubstr("Spawning backdoor root shell..."), HasSubstr("console (last 30 lines)"))));
+  EXPECT_THAT(
+      [&] { m.succeed("true"); },
+      ThrowsMessage<attest::BootError>(AllOf(
+          HasSubstr("did not come up within the boot timeout of 8s"),
+          HasSubstr("Spawning backdoor root shell..."), HasSubstr("console (last 30 lines)"))));
   EXPECT_LT(seconds_since(t0), 20.0);
 }
 
@@ -188,6 +193,7 @@ ATTEST_TEST(bad_accelerator_setting_is_reported) {
   ::setenv("ATTEST_ACCEL", "hvf", 1);
   attest::Driver driver(config);
   EXPECT_THAT([&] { driver.machine("machine").start(); },
-              ThrowsMessage<attest::ConfigError>(HasSubstr("ATTEST_ACCEL='hvf' is not one of kvm, tcg, kvm:tcg")));
+              ThrowsMessage<attest::ConfigError>(
+                  HasSubstr("ATTEST_ACCEL='hvf' is not one of kvm, tcg, kvm:tcg")));
   ::setenv("ATTEST_ACCEL", "tcg", 1);
 }

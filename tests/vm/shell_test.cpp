@@ -53,7 +53,8 @@ ATTEST_TEST(fifty_megabytes_of_output) {
   start_all();
   auto& m = machine("machine");
   // A 1 MiB pattern of all byte values, then 50 copies of it.
-  m.succeed(all_bytes_printf() + " >/tmp/p; for i in $(seq 12); do cat /tmp/p /tmp/p >/tmp/q; mv /tmp/q /tmp/p; done");
+  m.succeed(all_bytes_printf() +
+            " >/tmp/p; for i in $(seq 12); do cat /tmp/p /tmp/p >/tmp/q; mv /tmp/q /tmp/p; done");
   const auto t0 = std::chrono::steady_clock::now();
   const std::string out = m.succeed("for i in $(seq 50); do cat /tmp/p; done");
   const double secs = attest::vmtest::seconds_since(t0);
@@ -85,7 +86,8 @@ ATTEST_TEST(quoting_newlines_and_heredocs) {
   auto& m = machine("machine");
   EXPECT_EQ(m.succeed("echo \"it's\" 'a \"test\"' \\$HOME $HOME"), "it's a \"test\" $HOME /root\n");
   EXPECT_EQ(m.succeed("echo one\necho two"), "one\ntwo\n");
-  EXPECT_EQ(m.succeed("cat <<'EOF'\nline $1 'q' \"d\"\nsecond\nEOF"), "line $1 'q' \"d\"\nsecond\n");
+  EXPECT_EQ(m.succeed("cat <<'EOF'\nline $1 'q' \"d\"\nsecond\nEOF"),
+            "line $1 'q' \"d\"\nsecond\n");
   EXPECT_EQ(m.succeed("cat <<EOF\nsum $((1 + 2))\nEOF"), "sum 3\n");
   EXPECT_EQ(m.succeed("x='a b'; printf '[%s]' \"$x\" $x"), "[a b][a][b]");
   EXPECT_EQ(m.succeed("printf '%s' 'ünïcödé ✓'"), "ünïcödé ✓");
@@ -174,7 +176,9 @@ ATTEST_TEST(failures_point_at_the_calling_line) {
     EXPECT_EQ(e.status(), 4);
     EXPECT_EQ(e.output(), "some output\n");
     EXPECT_EQ(e.machine(), "machine");
-    EXPECT_THAT(e.what(), HasSubstr("machine 'machine': command `echo some output; exit 4` failed (exit code 4)"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr("machine 'machine': command `echo some output; exit 4` failed (exit code 4)"));
   }
   EXPECT_THAT([&] { m.fail("true"); },
               ::testing::ThrowsMessage<attest::CommandFailed>(HasSubstr("unexpectedly succeeded")));

@@ -22,9 +22,9 @@ ATTEST_TEST(wait_until_succeeds_and_fails) {
   m.wait_until_fails("test -e /tmp/ready", 30s);
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_THAT([&] { m.wait_until_succeeds("echo nope; false", 3s); },
-              ThrowsMessage<attest::TimeoutError>(AllOf(
-                  HasSubstr("wait_until_succeeds(echo nope; false): timed out after 3s"),
-                  HasSubstr("last exit status 1, last output: nope"))));
+              ThrowsMessage<attest::TimeoutError>(
+                  AllOf(HasSubstr("wait_until_succeeds(echo nope; false): timed out after 3s"),
+                        HasSubstr("last exit status 1, last output: nope"))));
   EXPECT_LT(seconds_since(t0), 8.0);
 }
 
@@ -46,7 +46,8 @@ ATTEST_TEST(wait_for_ports) {
   m.succeed("killall httpd");
   m.wait_for_closed_port(8080, "localhost", 30s);
   EXPECT_THAT([&] { m.wait_for_open_port(8081, "localhost", 2s); },
-              ThrowsMessage<attest::TimeoutError>(HasSubstr("TCP port 8081 on localhost to accept connections")));
+              ThrowsMessage<attest::TimeoutError>(
+                  HasSubstr("TCP port 8081 on localhost to accept connections")));
 }
 
 ATTEST_TEST(wait_for_unix_sockets) {
@@ -112,6 +113,7 @@ ATTEST_TEST(copy_files_both_ways) {
   const auto tree = m.copy_from_machine("/tmp/tree");
   EXPECT_TRUE(std::filesystem::is_regular_file(tree / "a"));
   EXPECT_TRUE(std::filesystem::is_regular_file(tree / "sub" / "b"));
-  EXPECT_THAT([&] { m.copy_from_vm("/nonexistent"); },
-              ThrowsMessage<attest::CommandFailed>(HasSubstr("cannot read /nonexistent in the guest")));
+  EXPECT_THAT(
+      [&] { m.copy_from_vm("/nonexistent"); },
+      ThrowsMessage<attest::CommandFailed>(HasSubstr("cannot read /nonexistent in the guest")));
 }

@@ -1,0 +1,109 @@
+// The QEMU command line attest builds: the NixOS driver's arguments for start scripts, a full
+// command line for direct boot, and the accelerator rules.
+#include <gmock/gmock.h>
+#include <stdlib.h>
+
+#include "attest/error.hpp"
+#include "backend/qemu.hpp"
+
+namespace attest::backend {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Contains;
+using ::testing::Not;
+
+const MachinePaths paths{"/run/t/vm-state-server", "/run/t/shared-xchg", "/out"};
+const QemuSockets sockets{"/run/t/vm-state-server/shell", "/run/t/vm-state-server/shell-data",
+                          "/run/t/vm-state-server/qmp"};
+
+std::string joined(const std::vector<std::string>& args) {
+  std::string s;
+  for (const auto& a : args) s += a + " ";
+  return s;
+}
+
+TEST(qemu_args_test, start_script_gets_the_nixos_driver_arguments) {
+  MachineConfig m;
+  m.name = "server";
+  m.start_command = "/nix/store/x-nixos-vm/bin/run-server-vm";
+  const auto l = qemu_launch(m, paths, sockets, Accel::kvm_or_tcg, false, false, "");
+  EXPECT_EQ(l.program, "/nix/store/x-nixos-vm/bin/run-server-vm");
+  EXPECT_EQ(l.cwd, "/run/t/vm-state-server");
+  EXPECT_THAT(l.env, Contains(std::pair<std::string, std::string>{"TMPDIR", "/run/t/vm-state-server"}));
+  EXPECT_THAT(l.env, Contains(std::pair<std::string, std::string>{"SHARED_DIR", "/run/t/shared-xchg"}));
+  EXPECT_THAT(l.env, Contains(std::pair<std::string, std::string>{"USE_TMPDIR", "1"}));
+  const auto a = joined(l.args);
+  EXPECT_THAT(a, HasSubstr("-qmp unix:/run/t/vm-state-server/qmp,server=on,wait=off "));
+  EXPECT_THAT(a, HasSubstr("-chardev socket,id=shell,path=/run/t/vm-state-server/shell "));
+  EXPECT_THAT(a, HasSubstr("-device virtconsole,chardev=shell,bus=attest-serial.0 "));
+  EXPECT_THAT(a, HasSubstr("-device virtserialport,chardev=attest-data,name=org.attest.data,bus=attest-serial.0 "));
+  EXPECT_THAT(a, HasSubstr("-device virtio-rng-pci -serial stdio -no-reboot -nographic "));
+  EXPECT_THAT(a, Not(HasSubstr("accel")));
+}
+
+TEST(qemu_args_test, start_script_options) {
+  MachineConfig m;
+  m.name = "server";
+  m.start_command = "/x/run-server-vm";
+  m.allow_reboot = true;
+  m.qemu_args = {"-m", "2048"};
+  const auto l = qemu_launch(m, paths, sockets, Accel::tcg, true, true, "");
+  const auto a = joined(l.args);
+  EXPECT_THAT(a, Not(HasSubstr("-no-reboot")));
+  EXPECT_THAT(a, Not(HasSubstr("-nographic")));
+  EXPECT_THAT(a, HasSubstr("-machine accel=tcg -m 2048 "));
+}
+
+TEST(qemu_args_test, direct_boot) {
+  MachineConfig m;
+  m.name = "vm";
+  m.kernel = "/k/vmlinuz";
+  m.initrd = "/k/initrd.img";
+  m.cmdline = "console=ttyS0 panic=-1";
+  m.memory_mib = 128;
+  m.vcpus = 2;
+  m.disks = {{"/d/root.img", "qcow2", true}};
+  const auto l = qemu_launch(m, paths, sockets, Accel::tcg, true, false, "/q/qboot.rom");
+  EXPECT_EQ(l.program, "qemu-system-x86_64");
+  EXPECT_TRUE(l.env.empty());
+  const auto a = joined(l.args);
+  EXPECT_THAT(a, HasSubstr("-name vm -nodefaults -no-user-config -machine pc -accel tcg,thread=multi "
+                           "-cpu max -m 128 -smp 2 -bios /q/qboot.rom -kernel /k/vmlinuz "
+                           "-initrd /k/initrd.img -append console=ttyS0 panic=-1 "));
+  EXPECT_THAT(a, HasSubstr("-drive file=/d/root.img,format=qcow2,if=virtio,readonly=on "));
+  EXPECT_THAT(a, HasSubstr("-serial stdio -display none -no-reboot"));
+}
+
+TEST(qemu_args_test, accelerators) {
+  MachineConfig m;
+  m.name = "vm";
+  m.kernel = "/k/vmlinuz";
+  EXPECT_THAT(joined(qemu_launch(m, paths, sockets, Accel::kvm, true, false, "").args),
+              HasSubstr("-accel kvm -cpu"));
+  EXPECT_THAT(joined(qemu_launch(m, paths, sockets, Accel::kvm_or_tcg, false, false, "").args),
+              HasSubstr("-accel kvm -accel tcg -cpu"));
+}
+
+TEST(qemu_args_test, attest_accel_overrides_the_config) {
+  MachineConfig m;
+  m.name = "vm";
+  m.accel = Accel::kvm;
+  ::unsetenv("ATTEST_ACCEL");
+  bool explicit_choice = false;
+  EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::kvm);
+  EXPECT_TRUE(explicit_choice);
+  m.accel.reset();
+  EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::kvm_or_tcg);
+  EXPECT_FALSE(explicit_choice);
+  ::setenv("ATTEST_ACCEL", "tcg", 1);
+  EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::tcg);
+  EXPECT_TRUE(explicit_choice);
+  ::setenv("ATTEST_ACCEL", "fast", 1);
+  EXPECT_THROW(effective_accel(m), ConfigError);
+  ::unsetenv("ATTEST_ACCEL");
+}
+
+}  // namespace
+}  // namespace attest::backend

@@ -1,0 +1,181 @@
+// The shell protocol against a real bash on the host standing in for the guest's backdoor (the
+// same `bash --norc <channel>` NixOS runs, with the channel a socket pair), so the framing, the
+// setup, resync and shell-exit detection are tested in milliseconds, without a VM.
+#include "shell/shell.hpp"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace attest::shell {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+/// A bash "guest" on the far end of a socket pair.
+class HostBash {
+ public:
+  explicit HostBash(asio::io_context& io, const std::string& preamble =
+                                              "echo 'Spawning backdoor root shell...'")
+      : host_(io) {
+    Socket guest(io);
+    asio::local::connect_pair(host_, guest);
+    const int fd = guest.native_handle();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd, 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    // bash reads its script from a pipe fed by cat (a socket cannot be opened as a file), so
+    // that, as on hvc0, the script is not the shell's stdin.
+    const std::string script = preamble + "; exec bash --norc <(exec cat)";
+    const char* argv[] = {"bash", "--norc", "-c", script.c_str(), nullptr};
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group, killed as one
+    posix_spawnattr_setpgroup(&attr, 0);
+    if (posix_spawnp(&pid_, "bash", &fa, &attr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~HostBash() {
+    if (pid_ > 0) {
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Channel channel() {
+    Channel c;
+    c.control = std::make_unique<Socket>(std::move(host_));
+    return c;
+  }
+
+ private:
+  Socket host_;
+  pid_t pid_ = -1;
+};
+
+/// Runs a coroutine to completion on a fresh io_context, rethrowing its exception.
+template <class F>
+void run(F body) {
+  asio::io_context io;
+  std::exception_ptr failure;
+  asio::co_spawn(io, body(io), [&](std::exception_ptr e) { failure = e; });
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+}
+
+TEST(shell_test, commands_status_and_output) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    EXPECT_TRUE(shell.ready());
+    auto r = co_await shell.run("echo hello; exit 3", std::nullopt);
+    EXPECT_EQ(r.status, 3);
+    EXPECT_EQ(r.output, "hello\n");
+    r = co_await shell.run("printf 'no newline'", std::nullopt);
+    EXPECT_EQ(r.output, "no newline");
+    r = co_await shell.run("printf '\\x00\\xff\\x01'", std::nullopt);
+    EXPECT_EQ(r.output, std::string("\0\xff\x01", 3));
+    r = co_await shell.run("cat <<EOF\nit's \"here\"\nEOF", std::nullopt);
+    EXPECT_EQ(r.output, "it's \"here\"\n");
+    r = co_await shell.run("false; echo unreachable", std::nullopt);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(r.output, "");
+    r = co_await shell.run("cat; echo stdin-is-empty", std::nullopt);
+    EXPECT_EQ(r.output, "stdin-is-empty\n");
+    r = co_await shell.run("echo 'unbalanced", std::nullopt);
+    EXPECT_EQ(r.status, 2);
+    r = co_await shell.run("echo in sync", std::nullopt);
+    EXPECT_EQ(r.output, "in sync\n");
+  });
+}
+
+TEST(shell_test, banner_split_across_writes) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io, "printf 'noise\\nSpawning back'; sleep 0.2; printf 'door root shell...\\n'");
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    auto r = co_await shell.run("echo ok", std::nullopt);
+    EXPECT_EQ(r.output, "ok\n");
+  });
+}
+
+TEST(shell_test, guest_timeout_kills_the_command) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    auto r = co_await shell.run("echo started; sleep 30", 300ms);
+    EXPECT_EQ(r.status, 124);
+    EXPECT_EQ(r.output, "started\n");
+  });
+}
+
+TEST(shell_test, background_job_keeping_stdout_does_not_block) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = co_await shell.run("sleep 30 & echo hi", std::nullopt);
+    EXPECT_EQ(r.output, "hi\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  });
+}
+
+TEST(shell_test, abandoned_command_is_finished_before_the_next) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    detail::Event never(io.get_executor());
+    auto op = shell.run("sleep 0.5; echo old", std::nullopt);
+    auto r = co_await detail::race(std::move(op), deadline_after(100ms), never);
+    EXPECT_EQ(r.end, detail::RaceEnd::deadline);
+    EXPECT_TRUE(shell.busy());
+    EXPECT_EQ(shell.busy_command(), "sleep 0.5; echo old");
+    auto next = co_await shell.run("echo new", std::nullopt);
+    EXPECT_EQ(next.output, "new\n");
+    EXPECT_FALSE(shell.busy());
+  });
+}
+
+TEST(shell_test, shell_exit_is_reported_at_once) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    try {
+      co_await shell.run("kill -9 $$", std::nullopt);
+      ADD_FAILURE() << "no error";
+    } catch (const ChannelError& e) {
+      EXPECT_EQ(e.kind(), ChannelError::Kind::shell_exited);
+      EXPECT_THAT(e.what(), HasSubstr("backdoor shell exited"));
+    }
+  });
+}
+
+TEST(shell_test, connection_closed_before_the_banner) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io, "exit 0");
+    Shell shell(bash.channel(), "host-bash");
+    try {
+      co_await shell.handshake();
+      ADD_FAILURE() << "no error";
+    } catch (const ChannelError& e) {
+      EXPECT_EQ(e.kind(), ChannelError::Kind::eof);
+      EXPECT_THAT(e.what(), HasSubstr("before the backdoor banner arrived"));
+    }
+  });
+}
+
+}  // namespace
+}  // namespace attest::shell
