@@ -2,14 +2,50 @@
 #pragma once
 
 #include <chrono>
-#include <source_location>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_COLUMN)
+#define ATTEST_DETAIL_COLUMN __builtin_COLUMN()
+#endif
+#endif
+#ifndef ATTEST_DETAIL_COLUMN
+#define ATTEST_DETAIL_COLUMN 0
+#endif
+
 namespace attest {
 
-/// The call site of a facade method, so that a failure points at the test script line.
-using Where = std::source_location;
+/// The call site of a facade method, so that a failure points at the test script line. The same
+/// interface as std::source_location, built on the compiler builtins both g++ and clang have
+/// (clang before 15 cannot provide std::source_location with libstdc++), so that code built by
+/// either compiler agrees on the type.
+class Where {
+ public:
+  static constexpr Where current(const char* file = __builtin_FILE(),
+                                 const char* function = __builtin_FUNCTION(),
+                                 std::uint_least32_t line = __builtin_LINE(),
+                                 std::uint_least32_t column = ATTEST_DETAIL_COLUMN) noexcept {
+    Where w;
+    w.file_ = file;
+    w.function_ = function;
+    w.line_ = line;
+    w.column_ = column;
+    return w;
+  }
+  constexpr Where() noexcept = default;
+  constexpr const char* file_name() const noexcept { return file_; }
+  constexpr const char* function_name() const noexcept { return function_; }
+  constexpr std::uint_least32_t line() const noexcept { return line_; }
+  constexpr std::uint_least32_t column() const noexcept { return column_; }
+
+ private:
+  const char* file_ = "";
+  const char* function_ = "";
+  std::uint_least32_t line_ = 0;
+  std::uint_least32_t column_ = 0;
+};
 
 /// Root of every error attest throws. `what()` is one complete paragraph: which machine, which
 /// operation, and why.

@@ -63,12 +63,15 @@ CommandResult Machine::execute(std::string_view command, milliseconds timeout, W
 std::string Machine::succeed(std::string_view command, milliseconds timeout, Where where) {
   return at(where, [&] {
     auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "succeed"));
-    if (r.status != 0)
-      throw CommandFailed(
+    if (r.status != 0) {
+      // The message is built before the output moves into the error.
+      auto message =
           fmt::format("machine '{}': command `{}` failed (exit code {}){}{}", name(),
                       detail::excerpt(command, 400), r.status,
-                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000)),
-          name(), "succeed", std::string(command), r.status, std::move(r.output), where);
+                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000));
+      throw CommandFailed(std::move(message), name(), "succeed", std::string(command), r.status,
+                          std::move(r.output), where);
+    }
     return std::move(r.output);
   });
 }
@@ -76,12 +79,14 @@ std::string Machine::succeed(std::string_view command, milliseconds timeout, Whe
 std::string Machine::fail(std::string_view command, milliseconds timeout, Where where) {
   return at(where, [&] {
     auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "fail"));
-    if (r.status == 0)
-      throw CommandFailed(
+    if (r.status == 0) {
+      auto message =
           fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
                       detail::excerpt(command, 400),
-                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000)),
-          name(), "fail", std::string(command), r.status, std::move(r.output), where);
+                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000));
+      throw CommandFailed(std::move(message), name(), "fail", std::string(command), r.status,
+                          std::move(r.output), where);
+    }
     return std::move(r.output);
   });
 }

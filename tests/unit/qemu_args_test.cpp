@@ -9,9 +9,9 @@
 namespace attest::backend {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Contains;
 using ::testing::Not;
 
 const MachinePaths paths{"/run/t/vm-state-server", "/run/t/shared-xchg", "/out"};
@@ -31,14 +31,19 @@ TEST(qemu_args_test, start_script_gets_the_nixos_driver_arguments) {
   const auto l = qemu_launch(m, paths, sockets, Accel::kvm_or_tcg, false, false, "");
   EXPECT_EQ(l.program, "/nix/store/x-nixos-vm/bin/run-server-vm");
   EXPECT_EQ(l.cwd, "/run/t/vm-state-server");
-  EXPECT_THAT(l.env, Contains(std::pair<std::string, std::string>{"TMPDIR", "/run/t/vm-state-server"}));
-  EXPECT_THAT(l.env, Contains(std::pair<std::string, std::string>{"SHARED_DIR", "/run/t/shared-xchg"}));
+  EXPECT_THAT(l.env,
+              Contains(std::pair<std::string, std::string>{"TMPDIR", "/run/t/vm-state-server"}));
+  EXPECT_THAT(l.env,
+              Contains(std::pair<std::string, std::string>{"SHARED_DIR", "/run/t/shared-xchg"}));
   EXPECT_THAT(l.env, Contains(std::pair<std::string, std::string>{"USE_TMPDIR", "1"}));
   const auto a = joined(l.args);
   EXPECT_THAT(a, HasSubstr("-qmp unix:/run/t/vm-state-server/qmp,server=on,wait=off "));
   EXPECT_THAT(a, HasSubstr("-chardev socket,id=shell,path=/run/t/vm-state-server/shell "));
   EXPECT_THAT(a, HasSubstr("-device virtconsole,chardev=shell,bus=attest-serial.0 "));
-  EXPECT_THAT(a, HasSubstr("-device virtserialport,chardev=attest-data,name=org.attest.data,bus=attest-serial.0 "));
+  EXPECT_THAT(
+      a,
+      HasSubstr(
+          "-device virtserialport,chardev=attest-data,name=org.attest.data,bus=attest-serial.0 "));
   EXPECT_THAT(a, HasSubstr("-device virtio-rng-pci -serial stdio -no-reboot -nographic "));
   EXPECT_THAT(a, Not(HasSubstr("accel")));
 }
@@ -69,9 +74,10 @@ TEST(qemu_args_test, direct_boot) {
   EXPECT_EQ(l.program, "qemu-system-x86_64");
   EXPECT_TRUE(l.env.empty());
   const auto a = joined(l.args);
-  EXPECT_THAT(a, HasSubstr("-name vm -nodefaults -no-user-config -machine pc -accel tcg,thread=multi "
-                           "-cpu max -m 128 -smp 2 -bios /q/qboot.rom -kernel /k/vmlinuz "
-                           "-initrd /k/initrd.img -append console=ttyS0 panic=-1 "));
+  EXPECT_THAT(a,
+              HasSubstr("-name vm -nodefaults -no-user-config -machine pc -accel tcg,thread=multi "
+                        "-cpu max -m 128 -smp 2 -bios /q/qboot.rom -kernel /k/vmlinuz "
+                        "-initrd /k/initrd.img -append console=ttyS0 panic=-1 "));
   EXPECT_THAT(a, HasSubstr("-drive file=/d/root.img,format=qcow2,if=virtio,readonly=on "));
   EXPECT_THAT(a, HasSubstr("-serial stdio -display none -no-reboot"));
 }

@@ -21,8 +21,8 @@ using namespace std::chrono_literals;
 /// A bash "guest" on the far end of a socket pair.
 class HostBash {
  public:
-  explicit HostBash(asio::io_context& io, const std::string& preamble =
-                                              "echo 'Spawning backdoor root shell...'")
+  explicit HostBash(asio::io_context& io,
+                    const std::string& preamble = "echo 'Spawning backdoor root shell...'")
       : host_(io) {
     Socket guest(io);
     asio::local::connect_pair(host_, guest);

@@ -197,3 +197,38 @@ ATTEST_TEST(bad_accelerator_setting_is_reported) {
                   HasSubstr("ATTEST_ACCEL='hvf' is not one of kvm, tcg, kvm:tcg")));
   ::setenv("ATTEST_ACCEL", "tcg", 1);
 }
+
+ATTEST_TEST(nixos_start_script) {
+  // A stand-in for a NixOS `run-<name>-vm` script: it fixes the VM and appends the driver's
+  // arguments ("$@"), as qemu-vm.nix's script does.
+  auto config = attest::vmtest::minimal_config();
+  auto direct = config.machines[0];
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "attest-nixos-script";
+  std::filesystem::create_directories(dir);
+  const auto script = dir / "run-machine-vm";
+  {
+    std::ofstream s(script);
+    s << "#!/bin/sh\n"
+      << "echo \"TMPDIR=$TMPDIR SHARED_DIR=$SHARED_DIR USE_TMPDIR=$USE_TMPDIR PWD=$(pwd)\" > "
+         "\"$TMPDIR/env-seen\"\n"
+      << "exec qemu-system-x86_64 -machine accel=kvm:tcg -cpu max -name machine -m 256 -smp 1 "
+      << "-kernel " << direct.kernel << " -initrd " << direct.initrd << " -append '"
+      << direct.cmdline << "' $QEMU_OPTS \"$@\"\n";
+  }
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  attest::MachineConfig scripted;
+  scripted.name = "machine";
+  scripted.start_command = script;
+  config.machines = {scripted};
+  attest::Driver driver(config);
+  auto& m = driver.machine("machine");
+  EXPECT_EQ(m.succeed("echo started by the script"), "started by the script\n");
+  std::ifstream env(m.state_dir() / "env-seen");
+  std::string seen;
+  std::getline(env, seen);
+  const auto state = m.state_dir().string();
+  EXPECT_EQ(seen, "TMPDIR=" + state +
+                      " SHARED_DIR=" + (m.state_dir().parent_path() / "shared-xchg").string() +
+                      " USE_TMPDIR=1 PWD=" + state);
+  m.shutdown();
+}
