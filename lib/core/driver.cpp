@@ -10,6 +10,7 @@
 
 #include "attest/driver.hpp"
 #include "core/driver_impl.hpp"
+#include "core/facade.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
 
@@ -114,10 +115,8 @@ void DriverImpl::on_global_timeout() {
 
 void DriverImpl::check_expired(std::string_view machine, std::string_view operation) const {
   if (!expired_) return;
-  throw TimeoutError(fmt::format("{}{}{}: the global timeout of {} expired",
-                                 machine.empty() ? "driver" : "machine '",
-                                 machine.empty() ? "" : std::string(machine) + "'",
-                                 operation.empty() ? "" : ": " + std::string(operation),
+  const std::string who = machine.empty() ? "driver" : fmt::format("machine '{}'", machine);
+  throw TimeoutError(fmt::format("{}: {}: the global timeout of {} expired", who, operation,
                                  format_duration(global_timeout_)),
                      std::string(machine), std::string(operation), global_timeout_);
 }
@@ -155,20 +154,6 @@ DriverImpl::~DriverImpl() {
 
 }  // namespace detail
 
-namespace {
-
-template <class F>
-decltype(auto) at(const Where& where, F&& fn) {
-  try {
-    return std::forward<F>(fn)();
-  } catch (Error& e) {
-    e.set_where(where);
-    throw;
-  }
-}
-
-}  // namespace
-
 Driver::Driver(const std::filesystem::path& config_file, DriverOptions options)
     : impl_(std::make_unique<detail::DriverImpl>(load_config(config_file), std::move(options))) {}
 
@@ -195,7 +180,7 @@ std::vector<std::reference_wrapper<Machine>> Driver::machines() {
 }
 
 void Driver::start_all(Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     impl_->check_expired("", "start_all");
     auto op = [](detail::DriverImpl& d) -> awaitable<void> {
       // All VMMs start at once; each start returns when its control socket answers, and the

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/driver_impl.hpp"
+#include "core/facade.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
 #include "core/util.hpp"
@@ -19,16 +20,6 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 namespace {
-
-template <class F>
-decltype(auto) at(const Where& where, F&& fn) {
-  try {
-    return std::forward<F>(fn)();
-  } catch (Error& e) {
-    e.set_where(where);
-    throw;
-  }
-}
 
 std::string op_name(std::string_view op, std::string_view arg) {
   return fmt::format("{}({})", op, detail::excerpt(arg, 120));
@@ -47,21 +38,21 @@ const fs::path& Machine::state_dir() const noexcept { return impl_->state_dir();
 bool Machine::is_up() const { return impl_->driver().run(impl_->is_up()); }
 
 void Machine::start(Where where) {
-  at(where, [&] { impl_->driver().run(impl_->start()); });
+  detail::at(where, [&] { impl_->driver().run(impl_->start()); });
 }
 
 void Machine::connect(Where where) {
-  at(where, [&] { impl_->driver().run(impl_->connect()); });
+  detail::at(where, [&] { impl_->driver().run(impl_->connect()); });
 }
 
 CommandResult Machine::execute(std::string_view command, milliseconds timeout, Where where) {
-  return at(where, [&] {
+  return detail::at(where, [&] {
     return impl_->driver().run(impl_->execute(std::string(command), timeout, "execute"));
   });
 }
 
 std::string Machine::succeed(std::string_view command, milliseconds timeout, Where where) {
-  return at(where, [&] {
+  return detail::at(where, [&] {
     auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "succeed"));
     if (r.status != 0) {
       // The message is built before the output moves into the error.
@@ -77,7 +68,7 @@ std::string Machine::succeed(std::string_view command, milliseconds timeout, Whe
 }
 
 std::string Machine::fail(std::string_view command, milliseconds timeout, Where where) {
-  return at(where, [&] {
+  return detail::at(where, [&] {
     auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "fail"));
     if (r.status == 0) {
       auto message =
@@ -93,7 +84,7 @@ std::string Machine::fail(std::string_view command, milliseconds timeout, Where 
 
 std::string Machine::wait_until_succeeds(std::string_view command, milliseconds timeout,
                                          Where where) {
-  return at(where, [&] {
+  return detail::at(where, [&] {
     return impl_->driver().run(impl_->wait_until(std::string(command), true, timeout,
                                                  op_name("wait_until_succeeds", command),
                                                  "the command to succeed"));
@@ -101,7 +92,7 @@ std::string Machine::wait_until_succeeds(std::string_view command, milliseconds 
 }
 
 std::string Machine::wait_until_fails(std::string_view command, milliseconds timeout, Where where) {
-  return at(where, [&] {
+  return detail::at(where, [&] {
     return impl_->driver().run(impl_->wait_until(std::string(command), false, timeout,
                                                  op_name("wait_until_fails", command),
                                                  "the command to fail"));
@@ -109,7 +100,7 @@ std::string Machine::wait_until_fails(std::string_view command, milliseconds tim
 }
 
 void Machine::wait_for_file(std::string_view path, milliseconds timeout, Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     impl_->driver().run(impl_->wait_until("test -e " + shell_quote(path), true, timeout,
                                           op_name("wait_for_file", path),
                                           fmt::format("file {} to exist", path)));
@@ -118,7 +109,7 @@ void Machine::wait_for_file(std::string_view path, milliseconds timeout, Where w
 
 void Machine::wait_for_open_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
                                  Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     impl_->driver().run(
         impl_->wait_until(fmt::format("nc -z {} {}", shell_quote(addr), port), true, timeout,
                           fmt::format("wait_for_open_port({}, {})", port, addr),
@@ -128,7 +119,7 @@ void Machine::wait_for_open_port(std::uint16_t port, std::string_view addr, mill
 
 void Machine::wait_for_closed_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
                                    Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     impl_->driver().run(
         impl_->wait_until(fmt::format("nc -z {} {}", shell_quote(addr), port), false, timeout,
                           fmt::format("wait_for_closed_port({}, {})", port, addr),
@@ -138,7 +129,7 @@ void Machine::wait_for_closed_port(std::uint16_t port, std::string_view addr, mi
 
 void Machine::wait_for_open_unix_socket(std::string_view path, bool is_datagram,
                                         milliseconds timeout, Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     impl_->driver().run(
         impl_->wait_until(fmt::format("nc -z {} {}", is_datagram ? "-uU" : "-U", shell_quote(path)),
                           true, timeout, op_name("wait_for_open_unix_socket", path),
@@ -148,14 +139,15 @@ void Machine::wait_for_open_unix_socket(std::string_view path, bool is_datagram,
 }
 
 void Machine::wait_for_console_text(std::string_view regex, milliseconds timeout, Where where) {
-  at(where,
-     [&] { impl_->driver().run(impl_->wait_for_console_text(std::string(regex), timeout)); });
+  detail::at(where, [&] {
+    impl_->driver().run(impl_->wait_for_console_text(std::string(regex), timeout));
+  });
 }
 
 std::string Machine::get_console_log() const { return impl_->driver().run(impl_->console_log()); }
 
 void Machine::sleep(milliseconds duration, Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     const auto secs =
         duration.count() % 1000 == 0
             ? fmt::format("{}", duration.count() / 1000)
@@ -170,15 +162,16 @@ void Machine::sleep(milliseconds duration, Where where) {
 }
 
 void Machine::shutdown(milliseconds timeout, Where where) {
-  at(where, [&] { impl_->driver().run(impl_->shutdown(timeout)); });
+  detail::at(where, [&] { impl_->driver().run(impl_->shutdown(timeout)); });
 }
 
 void Machine::crash(Where where) {
-  at(where, [&] { impl_->driver().run(impl_->crash()); });
+  detail::at(where, [&] { impl_->driver().run(impl_->crash()); });
 }
 
 void Machine::wait_for_shutdown(milliseconds timeout, Where where) {
-  at(where, [&] { impl_->driver().run(impl_->wait_for_shutdown(timeout, "wait_for_shutdown")); });
+  detail::at(where,
+             [&] { impl_->driver().run(impl_->wait_for_shutdown(timeout, "wait_for_shutdown")); });
 }
 
 void Machine::halt() noexcept {
@@ -191,7 +184,7 @@ void Machine::halt() noexcept {
 
 void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view target,
                                        Where where) {
-  at(where, [&] {
+  detail::at(where, [&] {
     const std::string operation =
         fmt::format("copy_from_host_via_shell({}, {})", source.string(), target);
     std::ifstream in(source, std::ios::binary);
@@ -224,7 +217,7 @@ void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view 
 
 fs::path Machine::copy_from_machine(std::string_view source, const fs::path& target_dir,
                                     Where where) {
-  return at(where, [&]() -> fs::path {
+  return detail::at(where, [&]() -> fs::path {
     const std::string operation = op_name("copy_from_machine", source);
     auto& drv = impl_->driver();
     const fs::path dir = drv.output_dir() / target_dir;

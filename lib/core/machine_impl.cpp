@@ -85,12 +85,13 @@ void MachineImpl::throw_global_timeout(const std::string& operation) const {
                      name(), operation, driver_.global_timeout());
 }
 
-std::string MachineImpl::tails() const {
+std::string MachineImpl::tails(std::size_t console_lines) const {
   std::string out;
   if (backend_)
     out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()),
                         backend_->stderr_tail(20));
-  out += indent_block("console (last 30 lines)", console_.tail(30));
+  out += indent_block(fmt::format("console (last {} lines)", console_lines),
+                      console_.tail(console_lines));
   return out;
 }
 
@@ -491,15 +492,7 @@ awaitable<std::size_t> MachineImpl::raw_exchange(std::string line, std::string t
 }
 
 awaitable<std::string> MachineImpl::failure_context(std::size_t console_lines) {
-  std::string out;
-  if (backend_) {
-    auto err = backend_->stderr_tail(20);
-    if (!err.empty())
-      out += indent_block(fmt::format("{} stderr (last lines)", backend_->vmm_name()), err);
-  }
-  out += indent_block(fmt::format("console (last {} lines)", console_lines),
-                      console_.tail(console_lines));
-  co_return out;
+  co_return tails(console_lines);
 }
 
 }  // namespace attest::detail

@@ -67,7 +67,8 @@ class MachineImpl {
   /// A BootError for an operation cut short because the machine went down.
   BootError down_error(const Boot& boot, const std::string& operation,
                        std::string_view during) const;
-  std::string tails() const;
+  /// The VMM's stderr tail and the console's last lines, indented, for error messages.
+  std::string tails(std::size_t console_lines = 30) const;
   [[noreturn]] void throw_global_timeout(const std::string& operation) const;
 
   DriverImpl& driver_;

@@ -84,7 +84,8 @@ ATTEST_TEST(retry_until_true_or_no_error) {
       30s);
   EXPECT_EQ(calls, 2);
   EXPECT_THAT([&] { retry([] { return false; }, 2s); },
-              ::testing::ThrowsMessage<attest::TimeoutError>(HasSubstr("retry: the condition did not hold within 2s")));
+              ::testing::ThrowsMessage<attest::TimeoutError>(
+                  HasSubstr("retry: the condition did not hold within 2s")));
   EXPECT_THAT([&] { retry([] { throw attest::Error("the last error"); }, 1s); },
               ::testing::ThrowsMessage<attest::Error>(HasSubstr("the last error")));
 }
@@ -100,24 +101,30 @@ ATTEST_TEST(an_error_becomes_a_failure_at_the_calling_line) {
     std::ifstream src(__FILE__);
     std::string text;
     for (int n = 1; std::getline(src, text); ++n)
-      if (text.find("// DSL-FAILING-LINE") != std::string::npos && text.find("find") == std::string::npos)
+      if (text.find("// DSL-FAILING-LINE") != std::string::npos &&
+          text.find("find") == std::string::npos)
         line = n;
   }
   ASSERT_GT(line, 0);
-  auto r = run_self({"--gtest_also_run_disabled_tests", "--gtest_filter=attest.DISABLED_helper_failing_command"});
+  auto r = run_self(
+      {"--gtest_also_run_disabled_tests", "--gtest_filter=attest.DISABLED_helper_failing_command"});
   EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("dsl_test.cpp:" + std::to_string(line) + ": Failure"));
-  EXPECT_THAT(r.output, HasSubstr("machine 'machine': command `echo from the guest; exit 9` failed (exit code 9)\noutput: from the guest"));
-  EXPECT_THAT(r.output, HasSubstr("console (last 30 lines)")) << "the fixture shows the console after a failure";
+  EXPECT_THAT(r.output, HasSubstr("machine 'machine': command `echo from the guest; exit 9` failed "
+                                  "(exit code 9)\noutput: from the guest"));
+  EXPECT_THAT(r.output, HasSubstr("console (last 30 lines)"))
+      << "the fixture shows the console after a failure";
 }
 
 ATTEST_TEST(a_broken_configuration_stops_the_run_with_one_message) {
   const auto bad = std::filesystem::path(::testing::TempDir()) / "attest-bad-config.json";
   std::ofstream(bad) << R"({"machines": [{"name": "m", "kernel": "/nonexistent/vmlinuz"}]})";
-  auto r = run_self({"--config", bad.string(), "--gtest_filter=attest.subtest_runs_once_and_returns_its_value"});
+  auto r = run_self(
+      {"--config", bad.string(), "--gtest_filter=attest.subtest_runs_once_and_returns_its_value"});
   EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("attest: config " + bad.string() +
-                                  ": machine 'm': field 'kernel': file /nonexistent/vmlinuz does not exist"));
+  EXPECT_THAT(r.output,
+              HasSubstr("attest: config " + bad.string() +
+                        ": machine 'm': field 'kernel': file /nonexistent/vmlinuz does not exist"));
   auto usage = run_self({"--no-such-flag"});
   EXPECT_TRUE(WIFEXITED(usage.status) && WEXITSTATUS(usage.status) == 2);
   EXPECT_THAT(usage.output, HasSubstr("attest: unknown argument '--no-such-flag'"));
@@ -132,14 +139,16 @@ ATTEST_TEST(DISABLED_helper_boot_and_wait) {
 }
 
 ATTEST_TEST(killing_the_test_binary_leaves_no_vmm) {
-  auto r = run_self({"--gtest_also_run_disabled_tests", "--gtest_filter=attest.DISABLED_helper_boot_and_wait"},
-                    SIGKILL);
+  auto r = run_self(
+      {"--gtest_also_run_disabled_tests", "--gtest_filter=attest.DISABLED_helper_boot_and_wait"},
+      SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(r.status)) << r.output;
   const auto at = r.output.find("HELPER-BOOTED ");
   ASSERT_NE(at, std::string::npos) << r.output;
   const auto state = r.output.substr(at + 14, r.output.find('\n', at) - at - 14);
   // The kernel delivers the parent-death signal; give it a moment to reap.
-  for (int i = 0; i < 50 && attest::vmtest::count_processes(state) > 0; ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 50 && attest::vmtest::count_processes(state) > 0; ++i)
+    std::this_thread::sleep_for(100ms);
   EXPECT_EQ(attest::vmtest::count_processes(state), 0) << "a VMM of the killed binary survived";
   // The next driver removes the dead binary's state directory.
   const auto dead_root = std::filesystem::path(state).parent_path();
