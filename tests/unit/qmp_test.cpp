@@ -4,6 +4,8 @@
 
 #include <gmock/gmock.h>
 
+#include "coro.hpp"
+
 #include <filesystem>
 
 namespace attest::qmp {
@@ -54,14 +56,7 @@ awaitable<void> send(local::stream_protocol::socket& s, const std::string& text)
   co_await asio::async_write(s, asio::buffer(text), use_awaitable);
 }
 
-template <class F>
-void run(F body) {
-  asio::io_context io;
-  std::exception_ptr failure;
-  asio::co_spawn(io, body(io), [&](std::exception_ptr e) { failure = e; });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-}
+using testing_support::run;
 
 TEST(qmp_test, message_reader_splits_lines_across_chunks) {
   MessageReader r;

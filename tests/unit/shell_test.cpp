@@ -5,10 +5,12 @@
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "coro.hpp"
 
 extern char** environ;
 
@@ -62,14 +64,7 @@ class HostBash {
 };
 
 /// Runs a coroutine to completion on a fresh io_context, rethrowing its exception.
-template <class F>
-void run(F body) {
-  asio::io_context io;
-  std::exception_ptr failure;
-  asio::co_spawn(io, body(io), [&](std::exception_ptr e) { failure = e; });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-}
+using testing_support::run;
 
 TEST(shell_test, commands_status_and_output) {
   run([](asio::io_context& io) -> awaitable<void> {

@@ -15,33 +15,39 @@
 
 namespace attest::vmtest {
 
-/// The pid of the VMM whose command line mentions the machine's state directory, or -1.
-inline int vmm_pid(const Machine& m) {
-  const std::string needle = m.state_dir().string();
+/// Calls `fn(pid, cmdline)` for every process; stops when it returns true.
+template <class F>
+void for_each_process(F fn) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream in(entry.path() / "cmdline", std::ios::binary);
     std::stringstream s;
     s << in.rdbuf();
-    const auto cmd = s.str();
-    if (cmd.find(needle) != std::string::npos && cmd.find("qemu") != std::string::npos)
-      return std::stoi(name);
+    if (fn(std::stoi(name), s.str())) return;
   }
-  return -1;
+}
+
+/// The pid of the VMM whose command line mentions the machine's state directory, or -1.
+inline int vmm_pid(const Machine& m) {
+  const std::string needle = m.state_dir().string();
+  int pid = -1;
+  for_each_process([&](int p, const std::string& cmd) {
+    if (cmd.find(needle) == std::string::npos || cmd.find("qemu") == std::string::npos)
+      return false;
+    pid = p;
+    return true;
+  });
+  return pid;
 }
 
 /// Counts the processes whose command line mentions `needle` (e.g. a state directory).
 inline int count_processes(const std::string& needle) {
   int n = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const auto name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    if (s.str().find(needle) != std::string::npos) ++n;
-  }
+  for_each_process([&](int, const std::string& cmd) {
+    n += cmd.find(needle) != std::string::npos;
+    return false;
+  });
   return n;
 }
 
