@@ -22,11 +22,15 @@ Accel parse_accel(std::string_view text);
 /// "kvm", "tcg" or "kvm:tcg".
 std::string_view to_string(Accel accel) noexcept;
 
-/// A disk image attached to a direct-boot machine.
+/// A disk attached to a direct-boot machine: an existing image (`path`), or, with `size_mib`
+/// instead, a blank sparse raw disk that the machine creates in its state directory on first
+/// start and keeps across reboots and restarts within the test (the writable layer of the test
+/// guests; their initramfs formats it on first boot).
 struct DiskConfig {
   std::filesystem::path path;
   std::string format = "raw";  ///< QEMU format: raw, qcow2, ...
   bool read_only = false;
+  unsigned size_mib = 0;  ///< > 0: a fresh per-machine disk of this size instead of `path`
 };
 
 /// One machine of a test.

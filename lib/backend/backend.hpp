@@ -30,6 +30,8 @@ struct Events {
   std::function<void(std::string_view)> console;     ///< serial console bytes
   std::function<void(std::string_view)> vmm_stderr;  ///< one line of the VMM's stderr
   std::function<void(const process::ExitStatus&)> exited;
+  /// The guest reset itself (a reboot) while the VMM kept running.
+  std::function<void()> guest_reset;
 };
 
 /// Thrown by start() when the VMM cannot be brought up; the Machine adds the console tail.
@@ -57,12 +59,24 @@ class Backend {
   virtual awaitable<void> wait_exited() = 0;
   /// Stops the VMM at once, as a power loss would (QMP quit), and waits for it to exit.
   virtual awaitable<void> quit() = 0;
+  /// Whether a guest reboot resets the guest (true) or ends the VMM (false, NixOS's
+  /// `-no-reboot` default). Throws: BackendError.
+  virtual awaitable<void> set_guest_reboot(bool reset) = 0;
   /// Kills the VMM's process group now.
   virtual void kill() noexcept = 0;
   virtual std::string stderr_tail(std::size_t lines) const = 0;
   /// The command line that started the VMM, for the log.
   virtual std::string command_line() const = 0;
 };
+
+/// Where the machine keeps its fresh disk number `index` (a `size_mib` disk of the config).
+std::filesystem::path fresh_disk_path(const MachinePaths& paths, std::size_t index);
+/// The image file of disk `index`: its `path`, or the fresh disk's path in the state directory.
+std::filesystem::path disk_image(const MachineConfig& config, const MachinePaths& paths,
+                                 std::size_t index);
+/// Creates the machine's fresh disks that do not exist yet (sparse, zero-filled), so they
+/// survive reboots and restarts within the test. Throws: StartFailure.
+void create_fresh_disks(const MachineConfig& config, const MachinePaths& paths);
 
 /// Creates the backend `config.backend` names. Throws: ConfigError for an unknown backend.
 std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const MachineConfig& config,

@@ -106,9 +106,11 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
     a.insert(a.end(), {"-kernel", config.kernel.string()});
     if (!config.initrd.empty()) a.insert(a.end(), {"-initrd", config.initrd.string()});
     if (!config.cmdline.empty()) a.insert(a.end(), {"-append", config.cmdline});
-    for (const auto& d : config.disks) {
+    for (std::size_t i = 0; i < config.disks.size(); ++i) {
+      const auto& d = config.disks[i];
       a.push_back("-drive");
-      a.push_back(fmt::format("file={},format={},if=virtio{}", d.path.string(), d.format,
+      a.push_back(fmt::format("file={},format={},if=virtio{}",
+                              disk_image(config, paths, i).string(), d.format,
                               d.read_only ? ",readonly=on" : ""));
     }
     a.insert(a.end(), shell_args.begin(), shell_args.end());
@@ -145,8 +147,9 @@ class QemuBackend final : public Backend {
       case Capability::network_control:
       case Capability::port_forward:
       case Capability::snapshot:
-      case Capability::reboot:
         return false;
+      case Capability::reboot:
+        return true;
     }
     return false;
   }
@@ -160,6 +163,7 @@ class QemuBackend final : public Backend {
     fs::remove(sockets_.qmp, ec);
     transport_.reset();  // its destructor unlinks the socket path
     transport_ = std::make_unique<shell::VirtconsoleTransport>(ex_, sockets_.shell, sockets_.data);
+    create_fresh_disks(config_, paths_);
     const bool display =
         std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
     const std::string bios = config_.start_command.empty() ? find_qboot(config_.qemu_binary) : "";
@@ -169,6 +173,7 @@ class QemuBackend final : public Backend {
     for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
 
     process::SpawnSpec spec{launch.program, launch.args, launch.env, launch.cwd};
+    guest_reset_ = events.guest_reset;
     process::Hooks hooks{events.console, events.vmm_stderr, events.exited};
     try {
       process_ = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
@@ -202,6 +207,25 @@ class QemuBackend final : public Backend {
     co_await process_->wait_exited();
   }
 
+  awaitable<void> set_guest_reboot(bool reset) override {
+    const std::string action = reset ? std::string("reset") : std::string("shutdown");
+    if (!qmp_ || !qmp_->connected())
+      throw BackendError(fmt::format("machine '{}': QEMU's QMP connection is closed", config_.name),
+                         config_.name, "set-action");
+    std::string failure;
+    try {
+      auto arguments = qmp::json::object();
+      arguments["reboot"] = action;
+      co_await qmp_->execute("set-action", std::move(arguments));
+    } catch (const qmp::QmpError& e) {
+      failure = e.what();
+    }
+    if (!failure.empty())
+      throw BackendError(
+          fmt::format("machine '{}': QMP set-action reboot={}: {}", config_.name, action, failure),
+          config_.name, "set-action");
+  }
+
   void kill() noexcept override {
     if (process_) process_->signal_group(SIGKILL);
     if (qmp_) qmp_->close();
@@ -224,6 +248,9 @@ class QemuBackend final : public Backend {
       if (!process_->running()) break;
       try {
         co_await qmp_->connect(sockets_.qmp);
+        qmp_->on_event = [this](const qmp::json& event) {
+          if (event.value("event", "") == "RESET" && guest_reset_) guest_reset_();
+        };
         co_return;
       } catch (const boost::system::system_error& e) {
         const auto code = e.code().value();
@@ -259,6 +286,7 @@ class QemuBackend final : public Backend {
   std::unique_ptr<process::VmmProcess> process_;
   std::unique_ptr<qmp::Client> qmp_;
   std::string command_line_;
+  std::function<void()> guest_reset_;
   detail::Event never_{ex_};
 };
 

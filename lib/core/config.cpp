@@ -200,13 +200,21 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
       if (!disk.is_object())
         ctx.fail(field, fmt::format("expected an object, got {}", type_name(disk)));
       for (const auto& [key, value] : disk.items())
-        if (key != "path" && key != "format" && key != "read_only")
+        if (key != "path" && key != "format" && key != "read_only" && key != "size_mib")
           ctx.fail(fmt::format("{}.{}", field, key),
-                   "unknown field in a disk (known fields: path, format, read_only)");
-      if (!disk.contains("path")) ctx.fail(field + ".path", "missing");
+                   "unknown field in a disk (known fields: path, format, read_only, size_mib)");
+      const bool has_path = disk.contains("path");
+      const bool has_size = disk.contains("size_mib");
+      if (has_path == has_size)
+        ctx.fail(field, has_path ? "give either path or size_mib, not both"
+                                 : "missing path (an image) or size_mib (a fresh disk)");
       DiskConfig dc;
-      dc.path = get_path(disk["path"], field + ".path", base, ctx);
+      if (has_path) dc.path = get_path(disk["path"], field + ".path", base, ctx);
+      if (has_size)
+        dc.size_mib = get_uint(disk["size_mib"], field + ".size_mib", 1, 16u << 20, ctx);
       if (disk.contains("format")) dc.format = get_string(disk["format"], field + ".format", ctx);
+      if (has_size && dc.format != "raw")
+        ctx.fail(field + ".format", "a fresh disk (size_mib) is always raw");
       if (disk.contains("read_only"))
         dc.read_only = get_bool(disk["read_only"], field + ".read_only", ctx);
       mc.disks.push_back(std::move(dc));
@@ -255,8 +263,15 @@ void validate(const MachineConfig& mc, const fs::path& source) {
   if (direct) {
     require_file(mc.kernel, "kernel", false, ctx);
     if (!mc.initrd.empty()) require_file(mc.initrd, "initrd", false, ctx);
-    for (std::size_t i = 0; i < mc.disks.size(); ++i)
-      require_file(mc.disks[i].path, fmt::format("disks[{}].path", i), false, ctx);
+    for (std::size_t i = 0; i < mc.disks.size(); ++i) {
+      const auto& d = mc.disks[i];
+      if (d.size_mib > 0) {
+        if (d.read_only)
+          ctx.fail(fmt::format("disks[{}].read_only", i), "a fresh disk (size_mib) is writable");
+        continue;
+      }
+      require_file(d.path, fmt::format("disks[{}].path", i), false, ctx);
+    }
   } else {
     if (!mc.initrd.empty()) ctx.fail("initrd", "only valid with kernel (direct boot)");
     if (!mc.disks.empty()) ctx.fail("disks", "only valid with kernel (direct boot)");

@@ -1,5 +1,6 @@
 // The QEMU command line attest builds: the NixOS driver's arguments for start scripts, a full
 // command line for direct boot, and the accelerator rules.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <stdlib.h>
 
@@ -69,7 +70,7 @@ TEST(qemu_args_test, direct_boot) {
   m.cmdline = "console=ttyS0 panic=-1";
   m.memory_mib = 128;
   m.vcpus = 2;
-  m.disks = {{"/d/root.img", "qcow2", true}};
+  m.disks = {{"/d/root.img", "qcow2", true}, {"", "raw", false, 64}};
   const auto l = qemu_launch(m, paths, sockets, Accel::tcg, true, false, "/q/qboot.rom");
   EXPECT_EQ(l.program, "qemu-system-x86_64");
   EXPECT_TRUE(l.env.empty());
@@ -79,6 +80,9 @@ TEST(qemu_args_test, direct_boot) {
                         "-cpu max -m 128 -smp 2 -bios /q/qboot.rom -kernel /k/vmlinuz "
                         "-initrd /k/initrd.img -append console=ttyS0 panic=-1 "));
   EXPECT_THAT(a, HasSubstr("-drive file=/d/root.img,format=qcow2,if=virtio,readonly=on "));
+  // A fresh disk lives in the machine's state directory.
+  EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk1.raw,format=raw,if=virtio ",
+                                       paths.state_dir.string())));
   EXPECT_THAT(a, HasSubstr("-serial stdio -display none -no-reboot"));
 }
 
