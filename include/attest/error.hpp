@@ -103,6 +103,22 @@ class TimeoutError : public Error {
   std::chrono::milliseconds timeout_;
 };
 
+/// A systemd unit is not in the state an operation needs: `wait_for_unit` on a failed unit, or
+/// an inactive one with no pending jobs, `require_unit_state` on another state. The message
+/// carries the unit's `systemctl status` and its last journal lines.
+class UnitError : public Error {
+ public:
+  UnitError(std::string message, std::string machine, std::string operation, std::string unit,
+            std::string state, Where where = Where::current());
+  const std::string& unit() const noexcept { return unit_; }
+  /// The unit's ActiveState when the error was raised, e.g. "failed".
+  const std::string& state() const noexcept { return state_; }
+
+ private:
+  std::string unit_;
+  std::string state_;
+};
+
 /// The machine did not come up, or went down unexpectedly (VMM exit, kernel panic, shell gone).
 /// The message carries the VMM status and the tails of its stderr and of the console.
 class BootError : public Error {

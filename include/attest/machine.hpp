@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -158,6 +159,55 @@ class Machine {
   std::filesystem::path copy_from_vm(std::string_view source,
                                      const std::filesystem::path& target_dir = {},
                                      Where where = Where::current());
+
+  // systemd. `user` empty means the system manager; a user name means that user's manager
+  // (`su -l USER` + `systemctl --user`, as NixOS does it; the user's manager must be running,
+  // e.g. through lingering or a login session).
+
+  /// Waits until `unit` is active. Fails at once when it is `failed`, or `inactive` with no
+  /// pending jobs (NixOS semantics).
+  /// Throws: UnitError (with the unit's `systemctl status` and last journal lines),
+  /// TimeoutError (with the same context).
+  ///
+  /// **Example**: `server.wait_for_unit("nginx.service");`
+  void wait_for_unit(std::string_view unit, std::string_view user = {},
+                     std::chrono::milliseconds timeout = default_timeout,
+                     Where where = Where::current());
+
+  /// `systemctl show UNIT` as property → value (everything after the first `=`).
+  /// Throws: CommandFailed when systemctl fails.
+  std::map<std::string, std::string> get_unit_info(std::string_view unit,
+                                                   std::string_view user = {},
+                                                   Where where = Where::current());
+
+  /// One property of `systemctl show UNIT`, e.g. "ActiveState".
+  /// Throws: CommandFailed when systemctl fails or does not report the property.
+  std::string get_unit_property(std::string_view unit, std::string_view property,
+                                std::string_view user = {}, Where where = Where::current());
+
+  /// Throws UnitError unless the unit's ActiveState is `state` right now.
+  void require_unit_state(std::string_view unit, std::string_view state = "active",
+                          Where where = Where::current());
+
+  /// Runs `systemctl ARGS` (ARGS as shell text) and returns its status and output.
+  ///
+  /// **Example**: `m.systemctl("restart nginx");  m.systemctl("start app", "alice");`
+  CommandResult systemctl(std::string_view args, std::string_view user = {},
+                          Where where = Where::current());
+
+  /// `systemctl start UNIT`; returns its status and output.
+  CommandResult start_job(std::string_view unit, std::string_view user = {},
+                          Where where = Where::current());
+
+  /// `systemctl stop UNIT`; returns its status and output.
+  CommandResult stop_job(std::string_view unit, std::string_view user = {},
+                         Where where = Where::current());
+
+  /// Reboots the guest (`reboot` on the shell) and returns once it has gone down; the VMM keeps
+  /// running, and the next command waits for the guest's shell to come back on this same
+  /// Machine. Works whether or not the config allows guest-initiated reboots.
+  /// Throws: TimeoutError when the guest does not go down within `timeout`, BootError.
+  void reboot(std::chrono::milliseconds timeout = 120s, Where where = Where::current());
 
   /// Writes `message` to the log, prefixed with the machine's name.
   void log(std::string_view message) const;

@@ -27,6 +27,12 @@ TimeoutError::TimeoutError(std::string message, std::string machine, std::string
     : Error(std::move(message), std::move(machine), std::move(operation), where),
       timeout_(timeout) {}
 
+UnitError::UnitError(std::string message, std::string machine, std::string operation,
+                     std::string unit, std::string state, Where where)
+    : Error(std::move(message), std::move(machine), std::move(operation), where),
+      unit_(std::move(unit)),
+      state_(std::move(state)) {}
+
 std::string_view to_string(Capability c) noexcept {
   switch (c) {
     case Capability::screenshot:

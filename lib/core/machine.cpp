@@ -12,6 +12,7 @@
 #include "core/facade.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
+#include "core/systemd.hpp"
 #include "core/util.hpp"
 
 namespace attest {
@@ -263,6 +264,79 @@ fs::path Machine::copy_from_machine(std::string_view source, const fs::path& tar
 
 fs::path Machine::copy_from_vm(std::string_view source, const fs::path& target_dir, Where where) {
   return copy_from_machine(source, target_dir, where);
+}
+
+void Machine::wait_for_unit(std::string_view unit, std::string_view user, milliseconds timeout,
+                            Where where) {
+  detail::at(where, [&] {
+    impl_->driver().run(impl_->wait_for_unit(std::string(unit), std::string(user), timeout));
+  });
+}
+
+std::map<std::string, std::string> Machine::get_unit_info(std::string_view unit,
+                                                          std::string_view user, Where where) {
+  return detail::at(where, [&] {
+    const auto command =
+        detail::systemctl_command(fmt::format("--no-pager show {}", shell_quote(unit)), user);
+    const auto operation = op_name("get_unit_info", unit);
+    auto r = impl_->driver().run(impl_->execute(command, default_timeout, operation));
+    if (r.status != 0) {
+      auto message = fmt::format("machine '{}': {}: `{}` failed (exit code {}): {}", name(),
+                                 operation, command, r.status, detail::excerpt(r.output, 400));
+      throw CommandFailed(std::move(message), name(), operation, command, r.status,
+                          std::move(r.output));
+    }
+    return detail::parse_unit_info(r.output);
+  });
+}
+
+std::string Machine::get_unit_property(std::string_view unit, std::string_view property,
+                                       std::string_view user, Where where) {
+  return detail::at(where, [&] {
+    const auto command = detail::systemctl_command(
+        fmt::format("--no-pager show {} --property={}", shell_quote(unit), shell_quote(property)),
+        user);
+    const auto operation = fmt::format("get_unit_property({}, {})", unit, property);
+    auto r = impl_->driver().run(impl_->execute(command, default_timeout, operation));
+    auto info = detail::parse_unit_info(r.output);
+    auto it = info.find(std::string(property));
+    if (r.status != 0 || it == info.end()) {
+      auto message = fmt::format("machine '{}': {}: `{}` {} (exit code {}): {}", name(), operation,
+                                 command, r.status != 0 ? "failed" : "did not report the property",
+                                 r.status, detail::excerpt(r.output, 400));
+      throw CommandFailed(std::move(message), name(), operation, command, r.status,
+                          std::move(r.output));
+    }
+    return it->second;
+  });
+}
+
+void Machine::require_unit_state(std::string_view unit, std::string_view state, Where where) {
+  const auto actual = get_unit_property(unit, "ActiveState", {}, where);
+  if (actual == state) return;
+  const auto operation = fmt::format("require_unit_state({}, {})", unit, state);
+  throw UnitError(fmt::format("machine '{}': {}: unit {} is {}, expected {}", name(), operation,
+                              unit, actual, state),
+                  name(), operation, std::string(unit), actual, where);
+}
+
+CommandResult Machine::systemctl(std::string_view args, std::string_view user, Where where) {
+  return detail::at(where, [&] {
+    return impl_->driver().run(impl_->execute(detail::systemctl_command(args, user),
+                                              default_timeout, op_name("systemctl", args)));
+  });
+}
+
+CommandResult Machine::start_job(std::string_view unit, std::string_view user, Where where) {
+  return systemctl(fmt::format("start {}", shell_quote(unit)), user, where);
+}
+
+CommandResult Machine::stop_job(std::string_view unit, std::string_view user, Where where) {
+  return systemctl(fmt::format("stop {}", shell_quote(unit)), user, where);
+}
+
+void Machine::reboot(milliseconds timeout, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout)); });
 }
 
 void Machine::log(std::string_view message) const { detail::log_info(name(), message); }

@@ -15,23 +15,6 @@ namespace attest::detail {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-/// The state of one VMM lifetime. Operations keep a reference to the Boot they started on, so a
-/// restart never confuses an old operation with the new VMM.
-struct MachineImpl::Boot {
-  explicit Boot(const asio::any_io_executor& ex) : abort(ex), shell_ready(ex), panic_timer(ex) {}
-  Event abort;        ///< set when the VMM exits or the guest panics
-  Event shell_ready;  ///< set when the shell connected or could not
-  std::unique_ptr<shell::Shell> shell;
-  std::exception_ptr shell_error;
-  std::string down_reason;
-  bool expect_exit = false;
-  bool exited = false;
-  bool panicked = false;
-  Clock::time_point started;
-  Deadline boot_deadline;
-  asio::steady_timer panic_timer;
-};
-
 namespace {
 
 /// How long an operation waits for the VMM's exit to be reported after the shell connection
@@ -99,9 +82,12 @@ BootError MachineImpl::down_error(const Boot& boot, const std::string& operation
                                   std::string_view during) const {
   std::string reason =
       boot.down_reason.empty() ? std::string("the machine went down") : boot.down_reason;
-  return BootError(
-      fmt::format("machine '{}': {}: {} {}{}", name(), operation, reason, during, tails()), name(),
-      operation);
+  std::string before_panic;
+  if (!boot.panic_context.empty())
+    before_panic = indent_block("console up to the panic", boot.panic_context);
+  return BootError(fmt::format("machine '{}': {}: {} {}{}{}", name(), operation, reason, during,
+                               before_panic, tails()),
+                   name(), operation);
 }
 
 awaitable<void> MachineImpl::start() {
@@ -127,6 +113,7 @@ awaitable<void> MachineImpl::start() {
     log_debug(name(), fmt::format("{}: {}", backend_->vmm_name(), line));
   };
   events.exited = [this, boot](const process::ExitStatus& status) { on_exit(boot, status); };
+  events.guest_reset = [this, boot] { on_guest_reset(boot); };
 
   log_info(name(), "starting VM");
   std::optional<std::string> failure;
@@ -152,6 +139,11 @@ awaitable<void> MachineImpl::start() {
 awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
   auto connect_once = [](backend::Backend& backend, Boot& b,
                          std::string machine) -> awaitable<void> {
+    if (b.shell) {
+      // After a guest reboot: same connection, a new shell behind it.
+      co_await b.shell->handshake();
+      co_return;
+    }
     auto channel = co_await backend.transport().connect();
     auto sh = std::make_unique<shell::Shell>(std::move(channel), std::move(machine));
     co_await sh->handshake();
@@ -220,6 +212,7 @@ awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(
     co_await start();
   }
   auto boot = boot_;
+  if (boot->shell_ready.is_set() && boot->resets != boot->shell_resets) rearm_shell(boot);
   if (!boot->shell_ready.is_set()) {
     log_info(name(), "waiting for the VM to finish booting");
     co_await boot->shell_ready.wait();
@@ -354,12 +347,59 @@ void MachineImpl::on_console_line(const std::shared_ptr<Boot>& boot, std::string
   }
   if (line.find("Kernel panic - not syncing") == std::string_view::npos) return;
   boot->panicked = true;
+  boot->panic_context = console_.tail(15);
   auto at = line.find("Kernel panic");
   boot->down_reason = fmt::format("the guest kernel panicked ({})", line.substr(at));
   log_error(name(), boot->down_reason);
   // Give the panic's trace a moment to reach the console, then fail whatever is in flight.
   boot->panic_timer.expires_after(std::chrono::milliseconds(100));
   boot->panic_timer.async_wait([boot](const error_code&) { boot->abort.set(); });
+}
+
+void MachineImpl::on_guest_reset(const std::shared_ptr<Boot>& boot) {
+  ++boot->resets;
+  log_info(name(), "the guest rebooted");
+  boot->guest_reset.set();
+}
+
+void MachineImpl::rearm_shell(const std::shared_ptr<Boot>& boot) {
+  boot->shell_resets = boot->resets;
+  boot->shell_error = nullptr;
+  boot->shell_ready.reset();
+  boot->started = Clock::now();
+  boot->boot_deadline = deadline_after(config_.boot_timeout);
+  if (boot->shell) boot->shell->reset();
+  asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
+}
+
+awaitable<void> MachineImpl::reboot(milliseconds timeout) {
+  const std::string operation = "reboot";
+  auto boot = co_await ensure_shell(operation);
+  const auto deadline = deadline_after(timeout);
+  log_info(name(), "rebooting");
+  // The guest's reboot must reset it rather than end the VMM (-no-reboot) for this once.
+  if (!config_.allow_reboot) co_await backend_->set_guest_reboot(true);
+  boot->guest_reset.reset();
+  auto op = boot->shell->send_line("reboot\n");
+  auto sent = co_await race(std::move(op), deadline, boot->abort);
+  std::optional<RaceEnd> down;
+  if (sent.end == RaceEnd::done) {
+    auto r = co_await race(boot->guest_reset.wait(), deadline, boot->abort);
+    if (r.end != RaceEnd::done) down = r.end;
+  } else {
+    down = sent.end;
+  }
+  if (down == RaceEnd::aborted) {
+    if (driver_.expired()) throw_global_timeout(operation);
+    throw down_error(*boot, operation, "while rebooting");
+  }
+  if (down == RaceEnd::deadline)
+    throw TimeoutError(fmt::format("machine '{}': reboot: the guest did not go down within {} "
+                                   "after `reboot`{}",
+                                   name(), format_duration(timeout), tails()),
+                       name(), operation, timeout);
+  if (!config_.allow_reboot) co_await backend_->set_guest_reboot(false);
+  rearm_shell(boot);
 }
 
 void MachineImpl::on_exit(const std::shared_ptr<Boot>& boot, const process::ExitStatus& status) {
@@ -471,6 +511,7 @@ awaitable<void> MachineImpl::crash() {
 
 awaitable<void> MachineImpl::wait_for_shutdown(milliseconds timeout, std::string operation) {
   if (!backend_->running()) co_return;
+  if (boot_) boot_->expect_exit = true;  // the test says the guest is going down
   log_info(name(), "waiting for the VM to power off");
   co_await wait_exit(deadline_after(timeout), operation, timeout);
 }

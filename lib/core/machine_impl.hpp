@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,9 @@ class MachineImpl {
   awaitable<std::string> console_log();
   awaitable<void> shutdown(std::chrono::milliseconds timeout);
   awaitable<void> crash();
+  awaitable<void> reboot(std::chrono::milliseconds timeout);
+  awaitable<void> wait_for_unit(std::string unit, std::string user,
+                                std::chrono::milliseconds timeout);
   awaitable<void> wait_for_shutdown(std::chrono::milliseconds timeout, std::string operation);
   awaitable<void> halt();
   /// Benchmarks only: see shell::Shell::raw_exchange.
@@ -63,6 +67,21 @@ class MachineImpl {
   void on_console(std::string_view bytes);
   void on_console_line(const std::shared_ptr<Boot>& boot, std::string_view line);
   void on_exit(const std::shared_ptr<Boot>& boot, const process::ExitStatus& status);
+  void on_guest_reset(const std::shared_ptr<Boot>& boot);
+  /// Waits for a new guest shell on the same connection (after a guest reboot).
+  void rearm_shell(const std::shared_ptr<Boot>& boot);
+  /// Runs a helper command of a compound operation (not logged as a command of its own).
+  awaitable<shell::Result> helper(const std::shared_ptr<Boot>& boot, const std::string& command,
+                                  std::chrono::milliseconds timeout, const std::string& operation);
+  /// `systemctl show` properties of a unit. Throws: CommandFailed.
+  awaitable<std::map<std::string, std::string>> unit_properties(const std::shared_ptr<Boot>& boot,
+                                                                const std::string& unit,
+                                                                const std::string& user,
+                                                                const std::string& properties,
+                                                                const std::string& operation);
+  /// The unit's `systemctl status` and last journal lines, indented, for error messages.
+  awaitable<std::string> unit_context(const std::shared_ptr<Boot>& boot, const std::string& unit,
+                                      const std::string& user, const std::string& operation);
   void wake_console_waiters();
   /// A BootError for an operation cut short because the machine went down.
   BootError down_error(const Boot& boot, const std::string& operation,
@@ -80,6 +99,28 @@ class MachineImpl {
   asio::steady_timer console_changed_;
   std::uint64_t console_generation_ = 0;
   std::size_t console_cursor_ = 0;
+};
+
+/// The state of one VMM lifetime. Operations keep a reference to the Boot they started on, so a
+/// restart never confuses an old operation with the new VMM.
+struct MachineImpl::Boot {
+  explicit Boot(const asio::any_io_executor& ex)
+      : abort(ex), shell_ready(ex), guest_reset(ex), panic_timer(ex) {}
+  Event abort;                ///< set when the VMM exits or the guest panics
+  Event shell_ready;          ///< set when the shell connected or could not
+  Event guest_reset;          ///< set when the guest reset itself (reboot) since reboot() armed it
+  unsigned resets = 0;        ///< guest resets seen in this VMM lifetime
+  unsigned shell_resets = 0;  ///< the value of `resets` the current shell belongs to
+  std::unique_ptr<shell::Shell> shell;
+  std::exception_ptr shell_error;
+  std::string down_reason;
+  std::string panic_context;  ///< the console lines up to the panic (its cause is often there)
+  bool expect_exit = false;
+  bool exited = false;
+  bool panicked = false;
+  Clock::time_point started;
+  Deadline boot_deadline;
+  asio::steady_timer panic_timer;
 };
 
 }  // namespace attest::detail

@@ -105,6 +105,9 @@ void Client::dispatch(json msg) {
     return;
   }
   if (msg.contains("event")) {
+    if (on_event) on_event(msg);
+    // Nobody may be taking them: keep the newest only.
+    if (events_.size() >= max_queued_events) events_.pop_front();
     events_.push_back(std::move(msg));
     ++event_generation_;
     event_timer_.cancel();

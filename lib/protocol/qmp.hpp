@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -54,7 +55,11 @@ class Client {
   awaitable<void> connect(const std::string& path);
   /// Runs a command and returns its "return" value. Throws: QmpError.
   awaitable<json> execute(std::string command, json arguments = nullptr);
-  /// Events received so far and not yet taken.
+  /// Called on the I/O thread for every event as it arrives (before it is queued).
+  std::function<void(const json&)> on_event;
+  /// How many unconsumed events are kept.
+  static constexpr std::size_t max_queued_events = 1024;
+  /// Events received so far and not yet taken (the newest max_queued_events).
   std::deque<json>& events() noexcept { return events_; }
   /// Completes when an event arrives (or the connection closes).
   awaitable<void> wait_event();

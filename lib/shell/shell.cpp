@@ -37,6 +37,14 @@ const std::string& Shell::busy_command() const {
   return inflight_ ? inflight_->command : none;
 }
 
+void Shell::reset() {
+  inflight_.reset();
+  ready_ = false;
+  output_ = control_.get();
+  // A new session, so the old shell's last words (its closed sentinel) mean nothing now.
+  session_ = make_nonce(rng_);
+}
+
 void Shell::close() noexcept {
   error_code ec;
   for (Socket* s : {control_.get(), data_.get()}) {

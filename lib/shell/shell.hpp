@@ -42,6 +42,9 @@ class Shell {
   /// Waits for the banner (across reads), then installs the protocol (setup_script()) and learns
   /// where the guest writes output.
   awaitable<void> handshake();
+  /// Forgets the current guest shell after the guest rebooted: the connection stays (the VMM
+  /// kept it), a new session starts, and handshake() must run again.
+  void reset();
   /// Runs one command. Throws: ChannelError.
   awaitable<Result> run(std::string command,
                         std::optional<std::chrono::milliseconds> guest_timeout);

@@ -116,6 +116,7 @@ ATTEST_TEST(kernel_panic_mid_command) {
 ATTEST_TEST(backdoor_shell_killed_mid_command) {
   start_all();
   auto& m = machine("machine");
+  m.connect();
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_THAT([&] { m.succeed("kill -9 $$; sleep 1"); },
               ThrowsMessage<attest::BootError>(HasSubstr("backdoor shell exited while running")));
@@ -231,4 +232,20 @@ ATTEST_TEST(nixos_start_script) {
                       " SHARED_DIR=" + (m.state_dir().parent_path() / "shared-xchg").string() +
                       " USE_TMPDIR=1 PWD=" + state);
   m.shutdown();
+}
+
+ATTEST_TEST(reboot_brings_the_shell_back_on_the_same_machine) {
+  start_all();
+  auto& m = machine("machine");
+  const auto boot_id = m.succeed("cat /proc/sys/kernel/random/boot_id");
+  const int pid = attest::vmtest::vmm_pid(m);
+  m.reboot();
+  EXPECT_NE(m.succeed("cat /proc/sys/kernel/random/boot_id"), boot_id);
+  // The same QEMU, and it still exits on a guest-initiated reboot (-no-reboot) afterwards.
+  EXPECT_EQ(attest::vmtest::vmm_pid(m), pid);
+  m.reboot();
+  EXPECT_EQ(m.succeed("echo twice"), "twice\n");
+  m.succeed("(sleep 0.5; reboot) >/dev/null 2>&1 &");
+  m.wait_for_shutdown(60s);
+  EXPECT_FALSE(m.is_up());
 }

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "attest/config.hpp"
 #include "attest/machine.hpp"
 
@@ -55,6 +57,16 @@ inline int count_processes(const std::string& needle) {
 inline Config minimal_config() {
   const char* path = std::getenv("ATTEST_CONFIG");
   return load_config(path != nullptr ? path : "");
+}
+
+/// The configuration $ATTEST_CONFIG names (the guest the test executable runs against).
+inline Config guest_config() { return minimal_config(); }
+
+/// Writes `text` to a fresh file under the test's temporary directory and returns its path.
+inline std::filesystem::path temp_file(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::path(::testing::TempDir()) / name;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  return path;
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

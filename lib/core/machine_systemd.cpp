@@ -1,0 +1,194 @@
+// The systemd part of a machine on the I/O thread: unit properties, wait_for_unit with NixOS's
+// semantics, and the status/journal context its errors carry.
+#include <fmt/format.h>
+
+#include "attest/machine.hpp"
+#include "core/driver_impl.hpp"
+#include "core/log.hpp"
+#include "core/machine_impl.hpp"
+#include "core/systemd.hpp"
+
+namespace attest::detail {
+
+using std::chrono::milliseconds;
+
+std::string systemctl_command(std::string_view args, std::string_view user) {
+  if (user.empty()) return fmt::format("systemctl {}", args);
+  return fmt::format(
+      "su -l {} --shell /bin/sh -c {}", shell_quote(user),
+      shell_quote(fmt::format("XDG_RUNTIME_DIR=/run/user/$(id -u) systemctl --user {}", args)));
+}
+
+std::map<std::string, std::string> parse_unit_info(std::string_view text) {
+  std::map<std::string, std::string> info;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    const auto line = text.substr(start, nl - start);
+    const auto eq = line.find('=');
+    if (eq != std::string_view::npos && eq > 0)
+      info.insert_or_assign(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+    start = nl + 1;
+  }
+  return info;
+}
+
+namespace {
+
+/// Helper commands of a wait must not outlive it by much: the guest bounds each one.
+constexpr milliseconds helper_limit = std::chrono::seconds(60);
+constexpr milliseconds context_limit = std::chrono::seconds(15);
+
+/// Whether `systemctl list-jobs --no-legend UNIT` found no job.
+bool lists_no_jobs(int status, const std::string& output) {
+  if (status != 0) return false;
+  return output.find_first_not_of(" \n") == std::string::npos ||
+         output.find("No jobs") != std::string::npos;
+}
+
+std::string describe_unit(const std::string& unit, const std::string& user) {
+  return user.empty() ? unit : fmt::format("{} (user {})", unit, user);
+}
+
+std::string indent(std::string_view title, std::string_view text) {
+  std::string out = fmt::format("\n{}:", title);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    out += "\n    ";
+    out.append(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,
+                                             const std::string& command, milliseconds timeout,
+                                             const std::string& operation) {
+  co_return co_await run_command(boot, command, timeout,
+                                 deadline_after(timeout + std::chrono::seconds(10)), operation);
+}
+
+awaitable<std::map<std::string, std::string>> MachineImpl::unit_properties(
+    const std::shared_ptr<Boot>& boot, const std::string& unit, const std::string& user,
+    const std::string& properties, const std::string& operation) {
+  const auto command = systemctl_command(
+      fmt::format("--no-pager show {} --property={}", shell_quote(unit), properties), user);
+  auto r = co_await helper(boot, command, helper_limit, operation);
+  if (r.status != 0) {
+    auto message = fmt::format("machine '{}': {}: `{}` failed (exit code {}): {}", name(),
+                               operation, command, r.status, excerpt(r.output, 400));
+    throw CommandFailed(std::move(message), name(), operation, command, r.status,
+                        std::move(r.output));
+  }
+  co_return parse_unit_info(r.output);
+}
+
+awaitable<std::string> MachineImpl::unit_context(const std::shared_ptr<Boot>& boot,
+                                                 const std::string& unit, const std::string& user,
+                                                 const std::string& operation) {
+  std::string out;
+  const auto status_cmd = systemctl_command(
+      fmt::format("--no-pager --full status -n 0 {} 2>&1", shell_quote(unit)), user);
+  // journalctl runs as root, which sees every user's journal too.
+  const auto journal_cmd = fmt::format("journalctl --no-pager -q -n 20 {} {} 2>&1",
+                                       user.empty() ? "-u" : "--user-unit", shell_quote(unit));
+  for (const auto& [title, command] :
+       {std::pair<std::string, std::string>{fmt::format("systemctl status {}", unit), status_cmd},
+        {fmt::format("journal of {} (last 20 lines)", unit), journal_cmd}}) {
+    std::optional<std::string> failure;
+    try {
+      auto r = co_await helper(boot, command, context_limit, operation);
+      out += indent(title, r.output.empty() ? std::string("(no output)") : r.output);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+    if (failure)
+      out += indent(title, fmt::format("(could not be read: {})", excerpt(*failure, 200)));
+  }
+  co_return out;
+}
+
+awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user,
+                                           milliseconds timeout) {
+  const std::string what = describe_unit(unit, user);
+  const std::string operation = fmt::format("wait_for_unit({})", what);
+  auto boot = co_await ensure_shell(operation);
+  const auto t0 = Clock::now();
+  const auto deadline = deadline_after(timeout);
+  const std::string props = "ActiveState,SubState,LoadState,Result";
+  // Only this unit's jobs count: another unit's job (say, one stuck activating) says nothing
+  // about whether this one will start.
+  const std::string jobs_command = systemctl_command(
+      fmt::format("list-jobs --full --no-legend {} 2>&1", shell_quote(unit)), user);
+  log_info(name(), fmt::format("waiting for unit {}", what));
+  std::map<std::string, std::string> info;
+  milliseconds interval(100);
+  int polls = 0;
+  std::string unit_failure;  // set when the unit ends in a state that cannot become active
+  for (;;) {
+    ++polls;
+    info = co_await unit_properties(boot, unit, user, props, operation);
+    if (!info.contains("ActiveState")) {
+      std::string got;
+      for (const auto& [key, value] : info)
+        got += fmt::format("{}{}={}", got.empty() ? "" : ", ", key, value);
+      auto message =
+          fmt::format("machine '{}': {}: systemctl show reported no ActiveState for {} (got: {})",
+                      name(), operation, what, got.empty() ? "nothing" : excerpt(got, 300));
+      throw UnitError(std::move(message), name(), operation, unit, "");
+    }
+    const auto& state = info["ActiveState"];
+    if (state == "active") {
+      log_info(name(),
+               fmt::format("unit {} is active (after {}, {} poll{})", what,
+                           format_duration(Clock::now() - t0), polls, polls == 1 ? "" : "s"));
+      co_return;
+    }
+    if (state == "failed") {
+      unit_failure = fmt::format("unit {} has failed (SubState={}, Result={})", what,
+                                 info["SubState"], info["Result"]);
+      break;
+    }
+    if (state == "inactive") {
+      auto jobs = co_await helper(boot, jobs_command, helper_limit, operation);
+      if (lists_no_jobs(jobs.status, jobs.output)) {
+        info = co_await unit_properties(boot, unit, user, props, operation);
+        if (info["ActiveState"] == "inactive") {
+          unit_failure =
+              info["LoadState"] == "not-found"
+                  ? fmt::format("unit {} does not exist (LoadState=not-found)", what)
+                  : fmt::format(
+                        "unit {} is inactive and there are no pending jobs (SubState={}, "
+                        "Result={})",
+                        what, info["SubState"], info["Result"]);
+          break;
+        }
+      }
+    }
+    if (Clock::now() >= deadline) break;
+    const auto next = std::min(deadline, Clock::now() + interval);
+    interval = std::min<milliseconds>(interval * 2, std::chrono::seconds(1));
+    if (!co_await sleep_until(next, boot->abort)) {
+      if (driver_.expired()) throw_global_timeout(operation);
+      throw down_error(*boot, operation, fmt::format("while waiting for unit {}", what));
+    }
+  }
+  const auto context = co_await unit_context(boot, unit, user, operation);
+  const auto state = info["ActiveState"];
+  if (!unit_failure.empty()) {
+    log_error(name(), unit_failure);
+    auto message = fmt::format("machine '{}': {}: {}{}", name(), operation, unit_failure, context);
+    throw UnitError(std::move(message), name(), operation, unit, state);
+  }
+  auto message = fmt::format(
+      "machine '{}': {}: timed out after {}: unit {} is still {} (SubState={}, {} polls){}", name(),
+      operation, format_duration(timeout), what, state, info["SubState"], polls, context);
+  throw TimeoutError(std::move(message), name(), operation, timeout);
+}
+
+}  // namespace attest::detail
