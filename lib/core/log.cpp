@@ -107,4 +107,18 @@ std::string excerpt(std::string_view text, std::size_t limit) {
   return out;
 }
 
+std::string indent_block(std::string_view title, std::string_view text) {
+  if (text.empty()) return {};
+  std::string out = fmt::format("\n{}:", title);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    out += "\n    ";
+    out.append(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
 }  // namespace attest::detail

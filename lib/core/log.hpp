@@ -48,6 +48,10 @@ inline void log_error(std::string_view machine, std::string_view message) {
 /// "900s", "1.5s", "250ms", "15min": how durations appear in messages.
 std::string format_duration(std::chrono::nanoseconds duration);
 
+/// "\n<title>:" and `text` indented by four spaces, for the context blocks of error messages;
+/// empty when `text` is empty.
+std::string indent_block(std::string_view title, std::string_view text);
+
 /// A short, printable rendering of command text or output for messages: control bytes escaped,
 /// cut to `limit` characters with a note of how much was left out.
 std::string excerpt(std::string_view text, std::size_t limit = 400);

@@ -23,22 +23,6 @@ constexpr milliseconds exit_settle = std::chrono::seconds(1);
 /// Extra host-side time for a command the guest's `timeout -k 5` already bounds.
 constexpr milliseconds guest_timeout_grace = std::chrono::seconds(10);
 
-std::string indent_block(std::string_view title, const std::string& text) {
-  if (text.empty()) return {};
-  std::string out = fmt::format("\n{}:\n", title);
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    out += "    ";
-    out.append(text, start, nl - start);
-    out += '\n';
-    start = nl + 1;
-  }
-  if (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
 }  // namespace
 
 MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
@@ -224,8 +208,9 @@ awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(
 awaitable<void> MachineImpl::connect() { (void)co_await ensure_shell("connect"); }
 
 awaitable<bool> MachineImpl::is_up() {
-  co_return backend_->running() && boot_ && boot_->shell && boot_->shell->ready() &&
-      !boot_->shell_error;
+  // After the global timeout every VMM has been killed, even if its exit is not reaped yet.
+  co_return !driver_.expired() && backend_->running() && boot_ && boot_->shell &&
+      boot_->shell->ready() && !boot_->shell_error;
 }
 
 awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,

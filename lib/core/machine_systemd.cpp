@@ -51,19 +51,6 @@ std::string describe_unit(const std::string& unit, const std::string& user) {
   return user.empty() ? unit : fmt::format("{} (user {})", unit, user);
 }
 
-std::string indent(std::string_view title, std::string_view text) {
-  std::string out = fmt::format("\n{}:", title);
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    out += "\n    ";
-    out.append(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,
@@ -103,12 +90,12 @@ awaitable<std::string> MachineImpl::unit_context(const std::shared_ptr<Boot>& bo
     std::optional<std::string> failure;
     try {
       auto r = co_await helper(boot, command, context_limit, operation);
-      out += indent(title, r.output.empty() ? std::string("(no output)") : r.output);
+      out += indent_block(title, r.output.empty() ? std::string("(no output)") : r.output);
     } catch (const Error& e) {
       failure = e.what();
     }
     if (failure)
-      out += indent(title, fmt::format("(could not be read: {})", excerpt(*failure, 200)));
+      out += indent_block(title, fmt::format("(could not be read: {})", excerpt(*failure, 200)));
   }
   co_return out;
 }

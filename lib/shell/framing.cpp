@@ -105,11 +105,15 @@ Response::Response(const Nonce& nonce, const Nonce& session)
     : marker_(end_marker(nonce)), closed_(closed_sentinel(session)) {}
 
 char* Response::prepare(std::size_t min) {
-  if (buffer_.size() - size_ < min) {
-    std::size_t want = std::max(buffer_.size() * 2, size_ + min);
-    buffer_.resize(want);
+  if (capacity_ - size_ < min) {
+    const std::size_t want = std::max(capacity_ * 2, size_ + min);
+    char* grown = static_cast<char*>(std::realloc(buffer_.get(), want));
+    if (grown == nullptr) throw std::bad_alloc();
+    (void)buffer_.release();
+    buffer_.reset(grown);
+    capacity_ = want;
   }
-  return buffer_.data() + size_;
+  return buffer_.get() + size_;
 }
 
 Response::State Response::commit(std::size_t n) {
@@ -126,7 +130,7 @@ Response::State Response::feed(std::string_view bytes) {
 
 void Response::scan() {
   if (state_ != State::reading) return;
-  const std::string_view view(buffer_.data(), size_);
+  const std::string_view view(buffer_.get(), size_);
   if (marker_at_ == std::string::npos) {
     marker_at_ = marker_.find(view);
     if (marker_at_ == std::string::npos) {
@@ -154,21 +158,21 @@ void Response::scan() {
 }
 
 std::string Response::take_output() {
-  std::string out = std::move(buffer_);
-  out.resize(std::min(marker_at_, size_));
-  buffer_.clear();
+  std::string out(buffer_.get(), std::min(marker_at_, size_));
+  buffer_.reset();
+  capacity_ = 0;
   size_ = 0;
   return out;
 }
 
 std::string_view Response::leftover() const {
   if (state_ != State::done || end_ >= size_) return {};
-  return std::string_view(buffer_.data() + end_, size_ - end_);
+  return std::string_view(buffer_.get() + end_, size_ - end_);
 }
 
 std::string_view Response::received_tail() const {
   const std::size_t from = size_ > 200 ? size_ - 200 : 0;
-  return std::string_view(buffer_.data() + from, size_ - from);
+  return std::string_view(buffer_.get() + from, size_ - from);
 }
 
 bool BannerSearch::feed(std::string_view bytes) {

@@ -25,6 +25,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -111,7 +113,7 @@ class Response {
 
   /// A writable region of at least `min` bytes at the end of the buffer.
   char* prepare(std::size_t min);
-  std::size_t capacity_left() const noexcept { return buffer_.size() - size_; }
+  std::size_t capacity_left() const noexcept { return capacity_ - size_; }
   /// Accounts `n` bytes written into the region from prepare(); returns the new state.
   State commit(std::size_t n);
   /// Feeds bytes that were read earlier (e.g. left over from the previous command).
@@ -129,7 +131,13 @@ class Response {
 
  private:
   void scan();
-  std::string buffer_;
+  struct Free {
+    void operator()(char* p) const noexcept { std::free(p); }
+  };
+  // Grown with realloc: no zero-filling, and large blocks move by remapping pages rather than
+  // copying them, so a 20 MiB output costs one copy (into the returned string).
+  std::unique_ptr<char, Free> buffer_;
+  std::size_t capacity_ = 0;
   std::size_t size_ = 0;
   StreamSearch marker_;
   StreamSearch closed_;

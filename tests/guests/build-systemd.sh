@@ -16,14 +16,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=systemd
 # shellcheck source=lib.sh
 source "$here/lib.sh"
-out=${1:?usage: build-systemd.sh OUTDIR [STAMP]}
+start_build "${1:?usage: build-systemd.sh OUTDIR [STAMP]}"
 stamp_out=${2:-}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-started=$(date +%s%N)
-# One build at a time per cache directory (several build trees share it).
-exec 9>"$out/.lock"
-flock 9
 
 need_tools apt-cache apt-get dpkg-deb depmod modprobe cpio objdump sha256sum mmdebstrap \
   mkfs.erofs
@@ -44,16 +38,7 @@ key=$( {
   printf '%s\n' "$suite" "${pins[@]}"
 } | sha256sum | cut -d' ' -f1)
 
-if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
-  say "up to date in $out ($kernel_pkg)"
-  [[ -z "$stamp_out" ]] || touch "$stamp_out"
-  exit 0
-fi
-
-work="$out/work"
-clean_dir "$work"
-rm -f "$out/.stamp"
-mkdir -p "$work"
+use_cache "$key" "$kernel_pkg"
 download_extract "$work" "${pins[@]: -${#initrd_packages[@]}}"
 kver=${kernel_pkg#linux-image-}
 x="$work/x"
@@ -119,7 +104,4 @@ cat >"$out/systemd.json" <<'JSON'
 }
 JSON
 
-clean_dir "$work"
-echo "$key" >"$out/.stamp"
-say "built in $(elapsed "$started"): $out/{vmlinuz,initrd.img,root.erofs,systemd.json}"
-[[ -z "$stamp_out" ]] || touch "$stamp_out"
+finish_build "$key" "{vmlinuz,initrd.img,root.erofs,systemd.json}"

@@ -7,6 +7,38 @@ die() {
   exit 1
 }
 
+# start_build OUTDIR: makes OUTDIR and sets `out` (its absolute path) and `started`, then takes
+# OUTDIR's lock: one build at a time per cache directory (several build trees share it).
+start_build() {
+  mkdir -p "$1"
+  out=$(cd "$1" && pwd)
+  started=$(date +%s%N)
+  exec 9>"$out/.lock"
+  flock 9
+}
+
+# use_cache KEY DESCRIPTION: exits (touching $stamp_out) when OUTDIR already holds the build for
+# KEY; otherwise sets `work` to a fresh scratch directory under it.
+use_cache() {
+  if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$1" ]]; then
+    say "up to date in $out ($2)"
+    [[ -z "${stamp_out:-}" ]] || touch "$stamp_out"
+    exit 0
+  fi
+  work="$out/work"
+  clean_dir "$work"
+  rm -f "$out/.stamp"
+  mkdir -p "$work"
+}
+
+# finish_build KEY FILES: removes the scratch directory, records KEY and reports.
+finish_build() {
+  clean_dir "$work"
+  echo "$1" >"$out/.stamp"
+  say "built in $(elapsed "$started"): $out/$2"
+  [[ -z "${stamp_out:-}" ]] || touch "$stamp_out"
+}
+
 need_tools() {
   local tool
   for tool in "$@"; do
