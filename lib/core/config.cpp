@@ -213,8 +213,6 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
       if (has_size)
         dc.size_mib = get_uint(disk["size_mib"], field + ".size_mib", 1, 16u << 20, ctx);
       if (disk.contains("format")) dc.format = get_string(disk["format"], field + ".format", ctx);
-      if (has_size && dc.format != "raw")
-        ctx.fail(field + ".format", "a fresh disk (size_mib) is always raw");
       if (disk.contains("read_only"))
         dc.read_only = get_bool(disk["read_only"], field + ".read_only", ctx);
       mc.disks.push_back(std::move(dc));
@@ -266,6 +264,8 @@ void validate(const MachineConfig& mc, const fs::path& source) {
     for (std::size_t i = 0; i < mc.disks.size(); ++i) {
       const auto& d = mc.disks[i];
       if (d.size_mib > 0) {
+        if (d.format != "raw")
+          ctx.fail(fmt::format("disks[{}].format", i), "a fresh disk (size_mib) is always raw");
         if (d.read_only)
           ctx.fail(fmt::format("disks[{}].read_only", i), "a fresh disk (size_mib) is writable");
         continue;

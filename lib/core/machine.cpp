@@ -276,38 +276,22 @@ void Machine::wait_for_unit(std::string_view unit, std::string_view user, millis
 std::map<std::string, std::string> Machine::get_unit_info(std::string_view unit,
                                                           std::string_view user, Where where) {
   return detail::at(where, [&] {
-    const auto command =
-        detail::systemctl_command(fmt::format("--no-pager show {}", shell_quote(unit)), user);
+    const auto command = detail::show_command(unit, {}, user);
     const auto operation = op_name("get_unit_info", unit);
     auto r = impl_->driver().run(impl_->execute(command, default_timeout, operation));
-    if (r.status != 0) {
-      auto message = fmt::format("machine '{}': {}: `{}` failed (exit code {}): {}", name(),
-                                 operation, command, r.status, detail::excerpt(r.output, 400));
-      throw CommandFailed(std::move(message), name(), operation, command, r.status,
-                          std::move(r.output));
-    }
-    return detail::parse_unit_info(r.output);
+    return detail::checked_unit_info(name(), operation, command, r.status, std::move(r.output));
   });
 }
 
 std::string Machine::get_unit_property(std::string_view unit, std::string_view property,
                                        std::string_view user, Where where) {
   return detail::at(where, [&] {
-    const auto command = detail::systemctl_command(
-        fmt::format("--no-pager show {} --property={}", shell_quote(unit), shell_quote(property)),
-        user);
+    const auto command = detail::show_command(unit, property, user);
     const auto operation = fmt::format("get_unit_property({}, {})", unit, property);
     auto r = impl_->driver().run(impl_->execute(command, default_timeout, operation));
-    auto info = detail::parse_unit_info(r.output);
-    auto it = info.find(std::string(property));
-    if (r.status != 0 || it == info.end()) {
-      auto message = fmt::format("machine '{}': {}: `{}` {} (exit code {}): {}", name(), operation,
-                                 command, r.status != 0 ? "failed" : "did not report the property",
-                                 r.status, detail::excerpt(r.output, 400));
-      throw CommandFailed(std::move(message), name(), operation, command, r.status,
-                          std::move(r.output));
-    }
-    return it->second;
+    return detail::checked_unit_info(name(), operation, command, r.status, std::move(r.output),
+                                     property)
+        .at(std::string(property));
   });
 }
 

@@ -34,6 +34,30 @@ std::map<std::string, std::string> parse_unit_info(std::string_view text) {
   return info;
 }
 
+std::string show_command(std::string_view unit, std::string_view properties,
+                         std::string_view user) {
+  std::string args = fmt::format("--no-pager show {}", shell_quote(unit));
+  if (!properties.empty()) args += fmt::format(" --property={}", shell_quote(properties));
+  return systemctl_command(args, user);
+}
+
+std::map<std::string, std::string> checked_unit_info(std::string_view machine,
+                                                     std::string_view operation,
+                                                     const std::string& command, int status,
+                                                     std::string output,
+                                                     std::string_view required) {
+  auto info = parse_unit_info(output);
+  const bool missing = !required.empty() && !info.contains(std::string(required));
+  if (status != 0 || missing) {
+    auto message = fmt::format("machine '{}': {}: `{}` {} (exit code {}): {}", machine, operation,
+                               command, status != 0 ? "failed" : "did not report the property",
+                               status, excerpt(output, 400));
+    throw CommandFailed(std::move(message), std::string(machine), std::string(operation), command,
+                        status, std::move(output));
+  }
+  return info;
+}
+
 namespace {
 
 /// Helper commands of a wait must not outlive it by much: the guest bounds each one.
@@ -63,16 +87,9 @@ awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,
 awaitable<std::map<std::string, std::string>> MachineImpl::unit_properties(
     const std::shared_ptr<Boot>& boot, const std::string& unit, const std::string& user,
     const std::string& properties, const std::string& operation) {
-  const auto command = systemctl_command(
-      fmt::format("--no-pager show {} --property={}", shell_quote(unit), properties), user);
+  const auto command = show_command(unit, properties, user);
   auto r = co_await helper(boot, command, helper_limit, operation);
-  if (r.status != 0) {
-    auto message = fmt::format("machine '{}': {}: `{}` failed (exit code {}): {}", name(),
-                               operation, command, r.status, excerpt(r.output, 400));
-    throw CommandFailed(std::move(message), name(), operation, command, r.status,
-                        std::move(r.output));
-  }
-  co_return parse_unit_info(r.output);
+  co_return checked_unit_info(name(), operation, command, r.status, std::move(r.output));
 }
 
 awaitable<std::string> MachineImpl::unit_context(const std::shared_ptr<Boot>& boot,

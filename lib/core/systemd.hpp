@@ -13,6 +13,19 @@ namespace attest::detail {
 /// systemctl --user ARGS'`.
 std::string systemctl_command(std::string_view args, std::string_view user);
 
+/// `systemctl --no-pager show UNIT` (for `user`'s manager when not empty), limited to the
+/// comma-separated `properties` when not empty.
+std::string show_command(std::string_view unit, std::string_view properties, std::string_view user);
+
+/// The result of show_command() as property → value. Throws CommandFailed, naming the machine,
+/// the operation and the command, when systemctl failed or did not report `required` (when not
+/// empty).
+std::map<std::string, std::string> checked_unit_info(std::string_view machine,
+                                                     std::string_view operation,
+                                                     const std::string& command, int status,
+                                                     std::string output,
+                                                     std::string_view required = {});
+
 /// `systemctl show` output as property → value: each `KEY=VALUE` line split at its first `=`;
 /// lines without `=` are ignored.
 std::map<std::string, std::string> parse_unit_info(std::string_view text);
