@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,18 @@ enum class Accel { kvm, tcg, kvm_or_tcg };
 Accel parse_accel(std::string_view text);
 /// "kvm", "tcg" or "kvm:tcg".
 std::string_view to_string(Accel accel) noexcept;
+
+/// How the test's vlans are made (docs/networking.md).
+enum class NetworkMode {
+  automatic,  ///< `vde` when every machine runs on QEMU, else `tap`
+  vde,        ///< one `vde_switch` hub per vlan; QEMU only; no privileges needed
+  tap,        ///< a bridge per vlan and a TAP per machine and vlan, in a user+net namespace
+};
+
+/// Parses "auto", "vde" or "tap". Throws: ConfigError on anything else.
+NetworkMode parse_network_mode(std::string_view text);
+/// "auto", "vde" or "tap".
+std::string_view to_string(NetworkMode mode) noexcept;
 
 /// A disk attached to a direct-boot machine: an existing image (`path`), or, with `size_mib`
 /// instead, a blank sparse raw disk that the machine creates in its state directory on first
@@ -59,6 +72,16 @@ struct MachineConfig {
   std::chrono::milliseconds boot_timeout = 300s;
   /// Let the guest reboot instead of exiting QEMU (NixOS `allow_reboot`).
   bool allow_reboot = false;
+
+  /// The vlans the machine is on, in interface order: vlan `vlans[k-1]` is the guest's `eth<k>`
+  /// (eth0 is QEMU's user-mode network). On vlan v, node n has 192.168.v.n/24,
+  /// 2001:db8:v::n/64 and the MAC 52:54:00:12:vv:nn (hex), as in NixOS.
+  std::vector<unsigned> vlans;
+  /// The node number n (1..254). Default: the machine's position in the alphabetical order of
+  /// all machine names, from 1 (NixOS's numbering).
+  std::optional<unsigned> node_number;
+  /// MAC addresses that replace the computed ones, by vlan.
+  std::map<unsigned, std::string> macs;
 };
 
 /// A whole test configuration.
@@ -69,6 +92,11 @@ struct Config {
   /// The whole test binary must finish within this time (NixOS default: one hour).
   std::chrono::milliseconds global_timeout = 3600s;
   std::vector<MachineConfig> machines;
+  /// The vlans machines may use; empty: whatever the machines name. A machine on a vlan not in a
+  /// non-empty list is a configuration error.
+  std::vector<unsigned> vlans;
+  /// How vlans are made.
+  NetworkMode network = NetworkMode::automatic;
 };
 
 /// Loads and validates a JSON configuration; relative paths are resolved against the file's
@@ -84,5 +112,9 @@ Config parse_config(std::string_view json, const std::filesystem::path& source,
 
 /// Validates one machine (names, paths, sizes) as load_config does. Throws: ConfigError.
 void validate(const MachineConfig& machine, const std::filesystem::path& source = {});
+
+/// Validates a whole configuration as load_config does: every machine, unique names, at most
+/// 254 machines, vlans, node numbers and MAC addresses. Throws: ConfigError.
+void validate(const Config& config);
 
 }  // namespace attest

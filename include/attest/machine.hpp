@@ -209,6 +209,27 @@ class Machine {
   /// Throws: TimeoutError when the guest does not go down within `timeout`, BootError.
   void reboot(std::chrono::milliseconds timeout = 120s, Where where = Where::current());
 
+  // ---- Networks (docs/networking.md) ----
+
+  /// Cuts the machine off its vlans, as pulled cables would: the links of all its vlan network
+  /// cards go down (QEMU `set_link` on the VDE path, the TAPs on the TAP path). eth0 (user-mode
+  /// networking) stays up, as in NixOS.
+  /// Throws: Error when the machine is not running or is on no vlan, BackendError.
+  ///
+  /// **Example**: `server.block(); client.fail("ping -c1 -W1 server"); server.unblock();`
+  void block(Where where = Where::current());
+
+  /// Undoes block().
+  void unblock(Where where = Where::current());
+
+  /// Forwards TCP port `host_port` on the host's loopback (127.0.0.1) to `guest_port` on the
+  /// guest's eth0 (QEMU user-mode networking, guest address 10.0.2.15), for the rest of the
+  /// machine's run. A direct-boot guest gets its eth0 address on the first call.
+  /// Throws: Unsupported (backend without user-mode networking), BackendError (e.g. the port is
+  /// taken), CommandFailed.
+  void forward_port(std::uint16_t host_port = 8080, std::uint16_t guest_port = 80,
+                    Where where = Where::current());
+
   /// Writes `message` to the log, prefixed with the machine's name.
   void log(std::string_view message) const;
 

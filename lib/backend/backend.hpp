@@ -13,6 +13,7 @@
 #include "attest/capability.hpp"
 #include "attest/config.hpp"
 #include "core/async.hpp"
+#include "net/network.hpp"
 #include "process/vmm_process.hpp"
 #include "shell/transport.hpp"
 
@@ -49,8 +50,9 @@ class Backend {
   virtual std::string_view vmm_name() const noexcept = 0;
   virtual bool has(Capability c) const noexcept = 0;
 
-  /// Starts the VMM and returns once its control channel answers. Throws: StartFailure.
-  virtual awaitable<void> start(Events events) = 0;
+  /// Starts the VMM, attached to `network`, and returns once its control channel answers.
+  /// Throws: StartFailure.
+  virtual awaitable<void> start(Events events, net::Attachment network) = 0;
   /// The way to the guest shell; valid from start() on.
   virtual shell::Transport& transport() = 0;
   virtual bool running() const noexcept = 0;
@@ -62,6 +64,12 @@ class Backend {
   /// Whether a guest reboot resets the guest (true) or ends the VMM (false, NixOS's
   /// `-no-reboot` default). Throws: BackendError.
   virtual awaitable<void> set_guest_reboot(bool reset) = 0;
+  /// Sets the link state of the machine's vlan network cards, as a pulled cable would (the
+  /// VMM's side). Throws: BackendError, Unsupported.
+  virtual awaitable<void> set_vlan_links(bool up) = 0;
+  /// Forwards TCP `host_port` on the VMM's loopback to `guest_port` on the guest's user-mode
+  /// network card (eth0). Throws: BackendError, Unsupported.
+  virtual awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) = 0;
   /// Kills the VMM's process group now.
   virtual void kill() noexcept = 0;
   virtual std::string stderr_tail(std::size_t lines) const = 0;

@@ -52,7 +52,7 @@ std::string find_qboot(const std::string& qemu_program) {
 
 QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                        const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
-                       const std::string& bios) {
+                       const std::string& bios, const net::Attachment& network) {
   QemuLaunch l;
   l.cwd = paths.state_dir.string();
   auto& a = l.args;
@@ -75,6 +75,10 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
     l.env = {{"TMPDIR", paths.state_dir.string()},
              {"SHARED_DIR", paths.shared_dir.string()},
              {"USE_TMPDIR", "1"}};
+    l.env.insert(l.env.end(), network.env.begin(), network.env.end());
+    // Keep the guest's user-mode network (eth0) from reaching the host or beyond, unless the
+    // caller chose its own options.
+    if (std::getenv("QEMU_NET_OPTS") == nullptr) l.env.emplace_back("QEMU_NET_OPTS", "restrict=on");
     a = {"-qmp", qmp};
     a.insert(a.end(), shell_args.begin(), shell_args.end());
     a.insert(a.end(), {"-device", "virtio-rng-pci", "-serial", "stdio"});
@@ -113,6 +117,23 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                               disk_image(config, paths, i).string(), d.format,
                               d.read_only ? ",readonly=on" : ""));
     }
+    // eth0: user-mode networking as in NixOS, but isolated (restrict=on: no packet leaves for
+    // the host or the outside; forward_port's rules still work; ipv6=off: no router
+    // advertisement gives the guest an IPv6 default route). Then one card per vlan.
+    a.insert(a.end(),
+             {"-netdev", "user,id=user.0,restrict=on,ipv6=off", "-device",
+              fmt::format("virtio-net-pci,netdev=user.0,mac={},romfile=", net::user_net_mac)});
+    for (const auto& link : network.links) {
+      a.push_back("-netdev");
+      if (!link.tap.empty())
+        a.push_back(fmt::format("tap,id={},ifname={},script=no,downscript=no",
+                                link.iface.netdev_id(), link.tap));
+      else
+        a.push_back(fmt::format("vde,id={},sock={}", link.iface.netdev_id(), link.vde_socket));
+      a.push_back("-device");
+      a.push_back(fmt::format("virtio-net-pci,netdev={},mac={},romfile=", link.iface.netdev_id(),
+                              link.iface.mac));
+    }
     a.insert(a.end(), shell_args.begin(), shell_args.end());
     a.insert(a.end(),
              {"-device", "virtio-rng-pci", "-qmp", qmp, "-serial", "stdio", "-display", "none"});
@@ -144,17 +165,18 @@ class QemuBackend final : public Backend {
     switch (c) {
       case Capability::screenshot:
       case Capability::send_key:
-      case Capability::network_control:
-      case Capability::port_forward:
       case Capability::snapshot:
         return false;
+      case Capability::network_control:
+      case Capability::port_forward:
       case Capability::reboot:
         return true;
     }
     return false;
   }
 
-  awaitable<void> start(Events events) override {
+  awaitable<void> start(Events events, net::Attachment network) override {
+    network_ = std::move(network);
     bool accel_explicit = false;
     const Accel accel = effective_accel(config_, &accel_explicit);
     sockets_ = {(paths_.state_dir / "shell").string(), (paths_.state_dir / "shell-data").string(),
@@ -168,11 +190,14 @@ class QemuBackend final : public Backend {
         std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
     const std::string bios = config_.start_command.empty() ? find_qboot(config_.qemu_binary) : "";
     const auto launch =
-        qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios);
+        qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios, network_);
     command_line_ = quote_arg(launch.program);
     for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
 
     process::SpawnSpec spec{launch.program, launch.args, launch.env, launch.cwd};
+    // On the TAP path QEMU runs inside the test's namespace, where its TAPs are.
+    spec.join_user_ns = network_.user_ns_fd;
+    spec.join_net_ns = network_.net_ns_fd;
     guest_reset_ = events.guest_reset;
     process::Hooks hooks{events.console, events.vmm_stderr, events.exited};
     try {
@@ -226,6 +251,30 @@ class QemuBackend final : public Backend {
           config_.name, "set-action");
   }
 
+  awaitable<void> set_vlan_links(bool up) override {
+    for (const auto& link : network_.links) {
+      auto arguments = qmp::json::object();
+      arguments["name"] = link.iface.netdev_id();
+      arguments["up"] = up;
+      co_await checked_qmp(
+          "set_link", std::move(arguments),
+          fmt::format("set_link {} {}", link.iface.netdev_id(), up ? "on" : "off"));
+    }
+  }
+
+  awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override {
+    const auto command =
+        fmt::format("hostfwd_add user.0 tcp:127.0.0.1:{}-:{}", host_port, guest_port);
+    auto arguments = qmp::json::object();
+    arguments["command-line"] = command;
+    const auto reply = co_await checked_qmp("human-monitor-command", std::move(arguments), command);
+    // HMP answers errors as text.
+    if (reply.is_string() && !reply.get<std::string>().empty())
+      throw BackendError(fmt::format("machine '{}': QEMU refused `{}`: {}", config_.name, command,
+                                     reply.get<std::string>()),
+                         config_.name, "forward_port");
+  }
+
   void kill() noexcept override {
     if (process_) process_->signal_group(SIGKILL);
     if (qmp_) qmp_->close();
@@ -238,6 +287,26 @@ class QemuBackend final : public Backend {
   std::string command_line() const override { return command_line_; }
 
  private:
+  awaitable<qmp::json> checked_qmp(std::string command, qmp::json arguments,
+                                   std::string description) {
+    if (!qmp_ || !qmp_->connected())
+      throw BackendError(fmt::format("machine '{}': {}: QEMU's QMP connection is closed",
+                                     config_.name, description),
+                         config_.name, command);
+    std::string failure;
+    qmp::json reply;
+    try {
+      reply = co_await qmp_->execute(command, std::move(arguments));
+    } catch (const qmp::QmpError& e) {
+      failure = e.what();
+    }
+    if (!failure.empty())
+      throw BackendError(
+          fmt::format("machine '{}': QMP {}: {}", config_.name, description, failure), config_.name,
+          command);
+    co_return reply;
+  }
+
   awaitable<void> connect_qmp() {
     // QEMU creates the QMP socket early in its start-up; poll until it accepts, or QEMU dies.
     const auto deadline = deadline_after(std::chrono::seconds(60));
@@ -287,6 +356,7 @@ class QemuBackend final : public Backend {
   std::unique_ptr<qmp::Client> qmp_;
   std::string command_line_;
   std::function<void()> guest_reset_;
+  net::Attachment network_;
   detail::Event never_{ex_};
 };
 

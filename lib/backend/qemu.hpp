@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "net/network.hpp"
 
 namespace attest::backend {
 
@@ -27,9 +28,10 @@ struct QemuSockets {
 
 /// Builds the launch for `config`. `accel_explicit`: whether to force the accelerator on a start
 /// script (which otherwise keeps its own). `display`: whether a display is available.
+/// `network`: the machine's vlans (direct boot: network cards; start scripts: the environment).
 QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                        const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
-                       const std::string& bios);
+                       const std::string& bios, const net::Attachment& network = {});
 
 /// qboot (a fast BIOS for direct kernel boot) next to `qemu_program`'s data files, or empty.
 std::string find_qboot(const std::string& qemu_program);

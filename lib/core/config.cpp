@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <sstream>
 
 #include "attest/error.hpp"
+#include "net/plan.hpp"
 
 namespace attest {
 namespace {
@@ -144,6 +146,15 @@ void require_file(const fs::path& p, std::string_view field, bool executable, co
                                 executable ? "executable" : "readable", std::strerror(errno)));
 }
 
+std::vector<unsigned> get_vlans(const json& v, std::string_view field, const Context& ctx) {
+  if (!v.is_array())
+    ctx.fail(field, fmt::format("expected an array of vlan numbers, got {}", type_name(v)));
+  std::vector<unsigned> out;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    out.push_back(get_uint(v[i], fmt::format("{}[{}]", field, i), 1, 254, ctx));
+  return out;
+}
+
 MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& base,
                             const Context& file_ctx) {
   Context ctx = file_ctx.machine(fmt::format("#{}", index + 1));
@@ -156,11 +167,11 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
                                  "'-' or '_')",
                                  mc.name));
   ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
-  check_keys(
-      m,
-      {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib", "vcpus",
-       "disks", "accel", "qemu_binary", "qemu_args", "boot_timeout", "allow_reboot"},
-      ctx, "a machine");
+  check_keys(m,
+             {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib",
+              "vcpus", "disks", "accel", "qemu_binary", "qemu_args", "boot_timeout", "allow_reboot",
+              "vlans", "node_number", "macs"},
+             ctx, "a machine");
   if (m.contains("backend")) mc.backend = get_string(m["backend"], "backend", ctx);
   if (m.contains("start_command"))
     mc.start_command = get_path(m["start_command"], "start_command", base, ctx);
@@ -191,6 +202,23 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
     mc.boot_timeout = get_seconds(m["boot_timeout"], "boot_timeout", ctx);
   if (m.contains("allow_reboot"))
     mc.allow_reboot = get_bool(m["allow_reboot"], "allow_reboot", ctx);
+  if (m.contains("vlans")) mc.vlans = get_vlans(m["vlans"], "vlans", ctx);
+  if (m.contains("node_number"))
+    mc.node_number = get_uint(m["node_number"], "node_number", 1, 254, ctx);
+  if (m.contains("macs")) {
+    const auto& macs = m["macs"];
+    if (!macs.is_object())
+      ctx.fail("macs", fmt::format("expected an object from vlan numbers to MAC addresses, got {}",
+                                   type_name(macs)));
+    for (const auto& [key, value] : macs.items()) {
+      const auto field = fmt::format("macs.{}", key);
+      unsigned vlan = 0;
+      const auto [end, err] = std::from_chars(key.data(), key.data() + key.size(), vlan);
+      if (err != std::errc() || end != key.data() + key.size() || vlan < 1 || vlan > 254)
+        ctx.fail(field, "expected a vlan number (1..254) as the key");
+      mc.macs[vlan] = get_string(value, field, ctx);
+    }
+  }
   if (m.contains("disks")) {
     const auto& d = m["disks"];
     if (!d.is_array()) ctx.fail("disks", fmt::format("expected an array, got {}", type_name(d)));
@@ -230,6 +258,26 @@ Accel parse_accel(std::string_view text) {
   if (text == "kvm:tcg") return Accel::kvm_or_tcg;
   throw ConfigError(fmt::format("accelerator '{}' is not one of kvm, tcg, kvm:tcg", text), "",
                     "parse_accel");
+}
+
+NetworkMode parse_network_mode(std::string_view text) {
+  if (text == "auto") return NetworkMode::automatic;
+  if (text == "vde") return NetworkMode::vde;
+  if (text == "tap") return NetworkMode::tap;
+  throw ConfigError(fmt::format("network mode '{}' is not one of auto, vde, tap", text), "",
+                    "parse_network_mode");
+}
+
+std::string_view to_string(NetworkMode mode) noexcept {
+  switch (mode) {
+    case NetworkMode::automatic:
+      return "auto";
+    case NetworkMode::vde:
+      return "vde";
+    case NetworkMode::tap:
+      return "tap";
+  }
+  return "auto";
 }
 
 std::string_view to_string(Accel accel) noexcept {
@@ -296,12 +344,20 @@ Config parse_config(std::string_view text, const fs::path& source, const fs::pat
     ctx.fail("", fmt::format("not valid JSON: {}", what));
   }
   if (!doc.is_object()) ctx.fail("", fmt::format("expected a JSON object, got {}", type_name(doc)));
-  check_keys(doc, {"name", "global_timeout", "machines"}, ctx, "the configuration");
+  check_keys(doc, {"name", "global_timeout", "machines", "vlans", "network"}, ctx,
+             "the configuration");
   Config config;
   config.source = source;
   if (doc.contains("name")) config.name = get_string(doc["name"], "name", ctx);
   if (doc.contains("global_timeout"))
     config.global_timeout = get_seconds(doc["global_timeout"], "global_timeout", ctx);
+  if (doc.contains("vlans")) config.vlans = get_vlans(doc["vlans"], "vlans", ctx);
+  if (doc.contains("network")) {
+    const auto mode = get_string(doc["network"], "network", ctx);
+    if (mode != "auto" && mode != "vde" && mode != "tap")
+      ctx.fail("network", fmt::format("'{}' is not one of auto, vde, tap", mode));
+    config.network = parse_network_mode(mode);
+  }
   if (!doc.contains("machines")) ctx.fail("machines", "missing (list the test's machines)");
   const auto& machines = doc["machines"];
   if (!machines.is_array())
@@ -317,7 +373,21 @@ Config parse_config(std::string_view text, const fs::path& source, const fs::pat
   }
   std::sort(config.machines.begin(), config.machines.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
+  (void)net::plan_network(config);
   return config;
+}
+
+void validate(const Config& config) {
+  Context ctx(config.source);
+  if (config.machines.empty()) ctx.fail("machines", "empty (a test needs at least one machine)");
+  std::set<std::string> names;
+  for (const auto& m : config.machines) {
+    validate(m, config.source);
+    if (!names.insert(m.name).second)
+      ctx.machine(fmt::format("'{}'", m.name))
+          .fail("name", "duplicate machine name (each machine needs its own)");
+  }
+  (void)net::plan_network(config);
 }
 
 Config load_config(const fs::path& file) {

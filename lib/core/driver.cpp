@@ -77,7 +77,7 @@ DriverImpl::DriverImpl(Config config, DriverOptions options)
       global_timeout_(options.global_timeout.value_or(config_.global_timeout)) {
   if (config_.machines.empty())
     throw ConfigError(fmt::format("config {}: no machines", config_.source.string()), "", "Driver");
-  for (const auto& m : config_.machines) validate(m, config_.source);
+  validate(config_);
   // A VMM or guest closing a connection must not kill the test binary.
   ::signal(SIGPIPE, SIG_IGN);
   output_dir_ = fs::absolute(choose_output_dir(options));
@@ -88,6 +88,8 @@ DriverImpl::DriverImpl(Config config, DriverOptions options)
                             output_dir_.string(), ec ? ec.message() : std::strerror(errno)),
                 "", "Driver");
   state_root_ = make_state_root();
+  network_ = std::make_unique<net::Network>(io_.get_executor(), net::plan_network(config_),
+                                            state_root_ / "net");
   for (const auto& m : config_.machines)
     machines_.push_back(std::make_unique<Machine>(std::make_unique<MachineImpl>(*this, m)));
   global_timer_.expires_after(global_timeout_);
@@ -139,7 +141,7 @@ DriverImpl::~DriverImpl() {
       d.global_timer_.cancel();
       d.grace_timer_.cancel();
       d.machines_.clear();
-      co_return;
+      co_await d.network_->shutdown();
     };
     run(op(*this));
   } catch (const std::exception& e) {

@@ -12,6 +12,7 @@
 
 #include "attest/driver.hpp"
 #include "core/async.hpp"
+#include "net/network.hpp"
 
 namespace attest::detail {
 
@@ -41,6 +42,7 @@ class DriverImpl {
   const std::filesystem::path& output_dir() const noexcept { return output_dir_; }
   const std::filesystem::path& state_root() const noexcept { return state_root_; }
   std::vector<std::unique_ptr<Machine>>& machines() noexcept { return machines_; }
+  net::Network& network() noexcept { return *network_; }
 
   void halt_all() noexcept;
 
@@ -58,6 +60,7 @@ class DriverImpl {
   std::atomic<bool> expired_{false};
   std::filesystem::path output_dir_;
   std::filesystem::path state_root_;
+  std::unique_ptr<net::Network> network_;
   std::vector<std::unique_ptr<Machine>> machines_;
 };
 

@@ -319,6 +319,18 @@ CommandResult Machine::stop_job(std::string_view unit, std::string_view user, Wh
   return systemctl(fmt::format("stop {}", shell_quote(unit)), user, where);
 }
 
+void Machine::block(Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->set_vlan_links(false, "block")); });
+}
+
+void Machine::unblock(Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->set_vlan_links(true, "unblock")); });
+}
+
+void Machine::forward_port(std::uint16_t host_port, std::uint16_t guest_port, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->forward_port(host_port, guest_port)); });
+}
+
 void Machine::reboot(milliseconds timeout, Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout)); });
 }

@@ -40,6 +40,10 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
                                   config_.name, socket_path),
                       config_.name, "start");
   backend_ = backend::make_backend(driver.executor(), config_, paths_);
+  const auto& plan = driver_.network().plan();
+  // A NixOS start script's guest configures its own addresses (networking.interfaces).
+  if (!plan.empty() && config_.start_command.empty() && !plan.node(name()).interfaces.empty())
+    network_setup_ = net::guest_setup_script(plan, plan.node(name()));
 }
 
 MachineImpl::~MachineImpl() {
@@ -99,10 +103,12 @@ awaitable<void> MachineImpl::start() {
   events.exited = [this, boot](const process::ExitStatus& status) { on_exit(boot, status); };
   events.guest_reset = [this, boot] { on_guest_reset(boot); };
 
+  co_await driver_.network().start();
+  port_proxies_.clear();
   log_info(name(), "starting VM");
   std::optional<std::string> failure;
   try {
-    co_await backend_->start(std::move(events));
+    co_await backend_->start(std::move(events), driver_.network().attachment(name()));
   } catch (const backend::StartFailure& e) {
     failure = e.what();
   }
@@ -121,23 +127,32 @@ awaitable<void> MachineImpl::start() {
 }
 
 awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
-  auto connect_once = [](backend::Backend& backend, Boot& b,
-                         std::string machine) -> awaitable<void> {
+  auto connect_once = [](backend::Backend& backend, Boot& b, std::string machine,
+                         std::string setup) -> awaitable<void> {
     if (b.shell) {
       // After a guest reboot: same connection, a new shell behind it.
       co_await b.shell->handshake();
-      co_return;
+    } else {
+      auto channel = co_await backend.transport().connect();
+      auto sh = std::make_unique<shell::Shell>(std::move(channel), machine);
+      co_await sh->handshake();
+      b.shell = std::move(sh);
     }
-    auto channel = co_await backend.transport().connect();
-    auto sh = std::make_unique<shell::Shell>(std::move(channel), std::move(machine));
-    co_await sh->handshake();
-    b.shell = std::move(sh);
+    b.user_net_ready = false;
+    if (setup.empty()) co_return;
+    // The guest's vlan addresses and /etc/hosts, before the test's first command.
+    auto r = co_await b.shell->run("{ " + setup + "} 2>&1", std::chrono::seconds(60));
+    if (r.status != 0)
+      throw std::runtime_error(
+          fmt::format("setting up the guest's network cards failed (exit status {}){}", r.status,
+                      indent_block("output", r.output)));
+    b.user_net_ready = true;
   };
   const std::string operation = "connect";
   std::optional<std::string> channel_error;
   std::optional<std::string> other_error;
   try {
-    auto op = connect_once(*backend_, *boot, name());
+    auto op = connect_once(*backend_, *boot, name(), network_setup_);
     auto r = co_await race(std::move(op), boot->boot_deadline, boot->abort);
     if (r.end == RaceEnd::done) {
       const auto took = Clock::now() - boot->started;
@@ -510,6 +525,57 @@ awaitable<void> MachineImpl::halt() {
   if (r.end != RaceEnd::done)
     log_error(name(), fmt::format("{} (pid group) did not exit within 10s of SIGKILL",
                                   backend_->vmm_name()));
+}
+
+awaitable<void> MachineImpl::set_vlan_links(bool up, std::string operation) {
+  if (driver_.expired()) throw_global_timeout(operation);
+  const auto& plan = driver_.network().plan();
+  if (plan.empty() || plan.node(name()).interfaces.empty())
+    throw Error(fmt::format("machine '{}': {}: the machine is on no vlan (give it \"vlans\" in the "
+                            "configuration)",
+                            name(), operation),
+                name(), operation);
+  if (!backend_->running())
+    throw Error(fmt::format("machine '{}': {}: the machine is not running (start it first)", name(),
+                            operation),
+                name(), operation);
+  log_info(name(), up ? "unblocking the vlan links" : "blocking the vlan links");
+  if (plan.mode == NetworkMode::tap)
+    co_await driver_.network().set_links(name(), up);
+  else
+    co_await backend_->set_vlan_links(up);
+}
+
+awaitable<void> MachineImpl::forward_port(std::uint16_t host_port, std::uint16_t guest_port) {
+  const std::string operation = "forward_port";
+  if (!backend_->has(Capability::port_forward))
+    throw Unsupported(fmt::format("machine '{}': forward_port: the {} backend has no user-mode "
+                                  "networking to forward ports to",
+                                  name(), backend_->name()),
+                      name(), operation);
+  auto boot = co_await ensure_shell(operation);
+  log_info(name(), fmt::format("forwarding host port 127.0.0.1:{} to guest port {}", host_port,
+                               guest_port));
+  if (driver_.network().has_namespace()) {
+    // QEMU listens inside the namespace; the driver listens on the host and connects through.
+    auto proxy = std::make_unique<net::PortProxy>(driver_.executor(), host_port, [this, host_port] {
+      return driver_.network().connect_tcp(host_port);
+    });
+    co_await backend_->forward_port(host_port, guest_port);
+    port_proxies_.push_back(std::move(proxy));
+  } else {
+    co_await backend_->forward_port(host_port, guest_port);
+  }
+  if (config_.start_command.empty() && !boot->user_net_ready) {
+    const auto command = "{ " + net::guest_user_net_script() + "} 2>&1";
+    auto r = co_await helper(boot, command, std::chrono::seconds(60), operation);
+    if (r.status != 0)
+      throw CommandFailed(fmt::format("machine '{}': forward_port: giving the guest's eth0 its "
+                                      "address failed (exit status {}){}",
+                                      name(), r.status, indent_block("output", r.output)),
+                          name(), operation, command, r.status, r.output);
+    boot->user_net_ready = true;
+  }
 }
 
 awaitable<std::size_t> MachineImpl::raw_exchange(std::string line, std::string terminator) {

@@ -9,11 +9,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "attest/machine.hpp"
 #include "backend/backend.hpp"
 #include "core/async.hpp"
 #include "core/console.hpp"
+#include "net/port_proxy.hpp"
 #include "shell/shell.hpp"
 
 namespace attest::detail {
@@ -50,6 +52,8 @@ class MachineImpl {
                                 std::chrono::milliseconds timeout);
   awaitable<void> wait_for_shutdown(std::chrono::milliseconds timeout, std::string operation);
   awaitable<void> halt();
+  awaitable<void> set_vlan_links(bool up, std::string operation);
+  awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port);
   /// Benchmarks only: see shell::Shell::raw_exchange.
   awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
   /// The console's last lines and the VMM's stderr tail, for failure reports.
@@ -99,6 +103,10 @@ class MachineImpl {
   asio::steady_timer console_changed_;
   std::uint64_t console_generation_ = 0;
   std::size_t console_cursor_ = 0;
+  /// The guest step that gives a direct-boot guest its vlan addresses (empty: none).
+  std::string network_setup_;
+  /// Host ends of forward_port on the TAP path (the VMM's user network is in the namespace).
+  std::vector<std::unique_ptr<net::PortProxy>> port_proxies_;
 };
 
 /// The state of one VMM lifetime. Operations keep a reference to the Boot they started on, so a
@@ -118,6 +126,7 @@ struct MachineImpl::Boot {
   bool expect_exit = false;
   bool exited = false;
   bool panicked = false;
+  bool user_net_ready = false;  ///< the guest's eth0 has its address (per shell session)
   Clock::time_point started;
   Deadline boot_deadline;
   asio::steady_timer panic_timer;

@@ -4,6 +4,7 @@
 #include "process/vmm_process.hpp"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -34,9 +35,18 @@ namespace {
 /// Runs in the child between fork and exec: only async-signal-safe calls.
 struct ChildSetup {
   pid_t parent;
+  int join_user_ns = -1;
+  int join_net_ns = -1;
   error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
                            const char* const*) {
     ::setpgid(0, 0);
+    // The user namespace first: it grants the capabilities that joining its network namespace
+    // needs. Both before PR_SET_PDEATHSIG: the kernel clears that on a credential change it
+    // does not see as a capability subset (commit_creds), which joining a user namespace can be.
+    if (join_user_ns >= 0 && ::setns(join_user_ns, CLONE_NEWUSER) != 0)
+      die("attest: cannot join the test network's user namespace (setns)\n");
+    if (join_net_ns >= 0 && ::setns(join_net_ns, CLONE_NEWNET) != 0)
+      die("attest: cannot join the test network's network namespace (setns)\n");
     // The kernel kills the VMM when the thread that forked it (the Driver's I/O thread, which
     // lives as long as the Driver) or the whole test binary dies, even by SIGKILL.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -47,6 +57,14 @@ struct ChildSetup {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     return {};
+  }
+
+  /// Stderr is the VMM's stderr pipe by now, so the message reaches stderr_tail().
+  template <std::size_t N>
+  [[noreturn]] static void die(const char (&message)[N]) {
+    const auto ignored = ::write(STDERR_FILENO, message, N - 1);
+    (void)ignored;
+    ::_exit(127);
   }
 };
 
@@ -167,7 +185,8 @@ VmmProcess::VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, H
   const std::string cwd = spec.cwd.empty() ? std::string(".") : spec.cwd;
   state_->proc =
       launcher(ex, ec, exe, spec.args, bp::process_stdio{state_->in, state_->out, state_->err},
-               bp::process_environment{env}, bp::process_start_dir{cwd}, ChildSetup{::getpid()});
+               bp::process_environment{env}, bp::process_start_dir{cwd},
+               ChildSetup{::getpid(), spec.join_user_ns, spec.join_net_ns});
   if (ec) throw boost::system::system_error(ec, fmt::format("cannot start {}", exe.string()));
   state_->pid = state_->proc.id();
   // Also from the parent, so that signal_group works even before the child ran its setup.

@@ -26,6 +26,9 @@ struct SpawnSpec {
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  ///< added to the inherited environment
   std::string cwd;                                       ///< empty: inherit
+  /// Namespaces to join before exec (setns), e.g. net::Namespace::user_ns_fd(); -1: none.
+  int join_user_ns = -1;
+  int join_net_ns = -1;
 };
 
 struct Hooks {

@@ -92,7 +92,7 @@ cat >"$out/systemd.json" <<'JSON'
       "backend": "qemu",
       "kernel": "vmlinuz",
       "initrd": "initrd.img",
-      "cmdline": "console=ttyS0 panic=-1 quiet attest.store=/dev/vda attest.upper=/dev/vdb",
+      "cmdline": "console=ttyS0 panic=-1 quiet net.ifnames=0 attest.store=/dev/vda attest.upper=/dev/vdb",
       "memory_mib": 512,
       "vcpus": 1,
       "disks": [

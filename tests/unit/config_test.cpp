@@ -109,7 +109,7 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
       {R"({"machines": []})", "field 'machines': empty (a test needs at least one machine)"},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz"}], "global_timout": 5})",
        "field 'global_timout': unknown field in the configuration (known fields: name, "
-       "global_timeout, machines)"},
+       "global_timeout, machines, vlans, network)"},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz"}], "global_timeout": "1h"})",
        "field 'global_timeout': expected a number of seconds, got string \"1h\""},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz"}], "global_timeout": -3})",
@@ -127,7 +127,7 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
       {R"({"machines": [{"name":"a","kernal":"vmlinuz"}]})",
        "machine 'a': field 'kernal': unknown field in a machine (known fields: name, backend, "
        "start_command, kernel, initrd, cmdline, memory_mib, vcpus, disks, accel, qemu_binary, "
-       "qemu_args, boot_timeout, allow_reboot)"},
+       "qemu_args, boot_timeout, allow_reboot, vlans, node_number, macs)"},
       {R"({"machines": [{"name":"a","backend":"bochs","kernel":"vmlinuz"}]})",
        "machine 'a': field 'backend': unknown backend 'bochs' (known backends: qemu)"},
       {R"({"machines": [{"name":"a"}]})",
