@@ -83,7 +83,8 @@ TEST_F(network_test, numbers_nodes_alphabetically_and_addresses_them_as_nixos) {
 TEST_F(network_test, macs_are_hex_and_vlans_above_nine_use_hex_in_ipv6) {
   EXPECT_EQ(mac_for(17, 200), "52:54:00:12:11:c8");
   const auto c = load(config({{"a", R"("vlans": [17], "node_number": 200)"}}));
-  const auto& i = plan_network(c).node("a").interfaces.at(0);
+  const auto plan = plan_network(c);
+  const auto& i = plan.node("a").interfaces.at(0);
   EXPECT_EQ(i.ipv4, "192.168.17.200");
   EXPECT_EQ(i.ipv6, "2001:db8:11::c8");
 }
