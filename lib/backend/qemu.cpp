@@ -234,21 +234,9 @@ class QemuBackend final : public Backend {
 
   awaitable<void> set_guest_reboot(bool reset) override {
     const std::string action = reset ? std::string("reset") : std::string("shutdown");
-    if (!qmp_ || !qmp_->connected())
-      throw BackendError(fmt::format("machine '{}': QEMU's QMP connection is closed", config_.name),
-                         config_.name, "set-action");
-    std::string failure;
-    try {
-      auto arguments = qmp::json::object();
-      arguments["reboot"] = action;
-      co_await qmp_->execute("set-action", std::move(arguments));
-    } catch (const qmp::QmpError& e) {
-      failure = e.what();
-    }
-    if (!failure.empty())
-      throw BackendError(
-          fmt::format("machine '{}': QMP set-action reboot={}: {}", config_.name, action, failure),
-          config_.name, "set-action");
+    auto arguments = qmp::json::object();
+    arguments["reboot"] = action;
+    co_await checked_qmp("set-action", std::move(arguments), "set-action reboot=" + action);
   }
 
   awaitable<void> set_vlan_links(bool up) override {

@@ -556,16 +556,15 @@ awaitable<void> MachineImpl::forward_port(std::uint16_t host_port, std::uint16_t
   auto boot = co_await ensure_shell(operation);
   log_info(name(), fmt::format("forwarding host port 127.0.0.1:{} to guest port {}", host_port,
                                guest_port));
-  if (driver_.network().has_namespace()) {
-    // QEMU listens inside the namespace; the driver listens on the host and connects through.
-    auto proxy = std::make_unique<net::PortProxy>(driver_.executor(), host_port, [this, host_port] {
+  // On the TAP path QEMU listens inside the namespace: the driver listens on the host and
+  // connects through.
+  std::unique_ptr<net::PortProxy> proxy;
+  if (driver_.network().has_namespace())
+    proxy = std::make_unique<net::PortProxy>(driver_.executor(), host_port, [this, host_port] {
       return driver_.network().connect_tcp(host_port);
     });
-    co_await backend_->forward_port(host_port, guest_port);
-    port_proxies_.push_back(std::move(proxy));
-  } else {
-    co_await backend_->forward_port(host_port, guest_port);
-  }
+  co_await backend_->forward_port(host_port, guest_port);
+  if (proxy) port_proxies_.push_back(std::move(proxy));
   if (config_.start_command.empty() && !boot->user_net_ready) {
     const auto command = "{ " + net::guest_user_net_script() + "} 2>&1";
     auto r = co_await helper(boot, command, std::chrono::seconds(60), operation);
