@@ -37,19 +37,7 @@ kver=${kernel_pkg#linux-image-}
 x="$work/x"
 root="$work/root"
 say "assembling initramfs (kernel $kver)"
-busybox_root "$x" "$root"
-cp "$x/bin/bash-static" "$root/bin/bash"
-ln -sf bash "$root/bin/sh.bash"
-
-# netcat-openbsd (NixOS's port waits use `nc -z`, `nc -U`) and coreutils' timeout (status 124,
-# as on NixOS; busybox's reports 143), with the shared libraries they need.
-cp "$x/bin/nc.openbsd" "$root/usr/bin/nc"
-cp "$x/usr/bin/timeout" "$root/usr/bin/timeout"
-copy_needed "$root/usr/bin/nc" "$x" "$root"
-copy_needed "$root/usr/bin/timeout" "$x" "$root"
-cp -L "$x/lib64/ld-linux-x86-64.so.2" "$root/lib64/ld-linux-x86-64.so.2"
-mkdir -p "$root/lib/x86_64-linux-gnu"
-echo /lib >"$root/etc/ld.so.conf"
+test_userland "$x" "$root"
 
 add_modules "$x" "$kver" "$root" virtio_pci virtio_console virtio_net virtio_blk virtio_rng \
   erofs overlay

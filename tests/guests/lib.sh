@@ -128,6 +128,24 @@ busybox_root() {
   done
 }
 
+# test_userland FROM ROOT: the userland both busybox test guests share: busybox with all its
+# applets, bash-static as /bin/bash, netcat-openbsd (NixOS's port waits use `nc -z`, `nc -U`)
+# and coreutils' timeout (status 124, as on NixOS; busybox's reports 143), with the shared
+# libraries they need.
+test_userland() {
+  local from=$1 root=$2
+  busybox_root "$from" "$root"
+  cp "$from/bin/bash-static" "$root/bin/bash"
+  ln -sf bash "$root/bin/sh.bash"
+  cp "$from/bin/nc.openbsd" "$root/usr/bin/nc"
+  cp "$from/usr/bin/timeout" "$root/usr/bin/timeout"
+  copy_needed "$root/usr/bin/nc" "$from" "$root"
+  copy_needed "$root/usr/bin/timeout" "$from" "$root"
+  cp -L "$from/lib64/ld-linux-x86-64.so.2" "$root/lib64/ld-linux-x86-64.so.2"
+  mkdir -p "$root/lib/x86_64-linux-gnu"
+  echo /lib >"$root/etc/ld.so.conf"
+}
+
 # make_cpio ROOT OUT: a reproducible newc archive of ROOT.
 make_cpio() {
   (cd "$1" && find . -print0 | LC_ALL=C sort -z |
@@ -151,4 +169,54 @@ clean_dir() {
     umount -l "$mnt" 2>/dev/null || true
   done < <(awk -v d="$dir/" 'index($2 "/", d) == 1 {print $2}' /proc/mounts | sort -r)
   rm -rf --one-file-system "$dir"
+}
+
+# le32 FILE OFFSET: the little-endian 32-bit unsigned integer at byte OFFSET of FILE.
+le32() {
+  local b
+  read -r -a b < <(od -An -v -t u1 -j "$2" -N 4 "$1")
+  ((${#b[@]} == 4)) || die "$1 is too short to hold 4 bytes at offset $2"
+  printf '%d' $((b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24))
+}
+
+# hexbytes FILE OFFSET COUNT: the COUNT bytes at OFFSET of FILE as hex, e.g. "7f454c46".
+hexbytes() { od -An -v -t x1 -j "$2" -N "$3" "$1" | tr -d ' \n'; }
+
+# extract_vmlinux IN OUT: writes the uncompressed ELF kernel inside the bzImage IN to OUT (the
+# microVM monitors, Firecracker and cloud-hypervisor, boot an ELF through its PVH entry point,
+# not a bzImage). Handles the LZ4 payload of Debian's kernels (CONFIG_KERNEL_LZ4): the payload
+# starts (setup_sects + 1) * 512 + payload_offset bytes in (setup_sects is the byte at 0x1f1,
+# payload_offset the le32 at 0x248, its length the le32 at 0x24c) and is an LZ4 legacy stream
+# followed by the le32 size of the uncompressed kernel. Checks the result is an ELF file with
+# the Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY, type 0x12).
+extract_vmlinux() {
+  local in=$1 vmlinux=$2 setup_sects start length magic size actual notes
+  need_tools od lz4 readelf dd
+  [[ -f "$in" ]] || die "extract_vmlinux: no kernel image at $in"
+  [[ "$(hexbytes "$in" 0x202 4)" == 48647253 ]] ||
+    die "extract_vmlinux: $in is not an x86 bzImage (no 'HdrS' boot header at 0x202)"
+  setup_sects=$(od -An -t u1 -j 0x1f1 -N 1 "$in" | tr -d ' ')
+  ((setup_sects != 0)) || setup_sects=4
+  start=$(((setup_sects + 1) * 512 + $(le32 "$in" 0x248)))
+  length=$(le32 "$in" 0x24c)
+  ((length > 8 && start + length <= $(stat -c %s "$in"))) ||
+    die "extract_vmlinux: $in has an invalid payload (offset $start, length $length)"
+  magic=$(hexbytes "$in" "$start" 4)
+  [[ "$magic" == 02214c18 ]] || die "extract_vmlinux: the payload of $in is not LZ4 legacy" \
+    "(magic $magic; gzip is 1f8b08.., xz fd377a58, zstd 28b52ffd): only LZ4 kernels are handled"
+  # The stream itself, without the size trailer (lz4 reads it as a garbage block).
+  size=$(le32 "$in" $((start + length - 4)))
+  dd if="$in" iflag=skip_bytes,count_bytes skip="$start" count=$((length - 4)) bs=1M \
+    status=none | lz4 -dc >"$vmlinux.tmp" ||
+    die "extract_vmlinux: cannot decompress the LZ4 payload of $in"
+  actual=$(stat -c %s "$vmlinux.tmp")
+  ((actual == size)) ||
+    die "extract_vmlinux: the payload of $in decompressed to $actual bytes, its trailer says $size"
+  [[ "$(hexbytes "$vmlinux.tmp" 0 4)" == 7f454c46 ]] ||
+    die "extract_vmlinux: the payload of $in is not an ELF file"
+  notes=$(readelf -W -n "$vmlinux.tmp") || die "extract_vmlinux: readelf cannot read the kernel"
+  grep -Eq '^ *Xen[[:space:]]+0x[0-9a-f]+[[:space:]].*(\(0x00000012\)|PHYS32_ENTRY)' <<<"$notes" ||
+    die "extract_vmlinux: the kernel in $in has no PVH entry point (Xen note 0x12;" \
+      "CONFIG_PVH is off?), which Firecracker and cloud-hypervisor need"
+  mv "$vmlinux.tmp" "$vmlinux"
 }
