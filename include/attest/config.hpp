@@ -44,11 +44,15 @@ struct DiskConfig {
   std::string format = "raw";  ///< QEMU format: raw, qcow2, ...
   bool read_only = false;
   unsigned size_mib = 0;  ///< > 0: a fresh per-machine disk of this size instead of `path`
+  /// The disk's id for Firecracker (`drive_id`) and cloud-hypervisor (`id`): letters, digits and
+  /// '_'. Default: "rootfs" for the first disk, "disk<i>" for the others. QEMU ignores it.
+  std::string id;
 };
 
 /// One machine of a test.
 struct MachineConfig {
   std::string name;
+  /// "qemu", "firecracker" or "cloud-hypervisor" (docs/backends.md).
   std::string backend = "qemu";
 
   /// (a) A NixOS `run-<name>-vm` script, started with the environment the NixOS driver gives it.
@@ -68,6 +72,10 @@ struct MachineConfig {
   std::string qemu_binary = "qemu-system-x86_64";
   /// Extra arguments appended to the QEMU command line (both ways of starting).
   std::vector<std::string> qemu_args;
+  /// The Firecracker binary (backend "firecracker"; looked up in PATH when relative).
+  std::string firecracker_binary = "firecracker";
+  /// The cloud-hypervisor binary (backend "cloud-hypervisor"; looked up in PATH when relative).
+  std::string cloud_hypervisor_binary = "cloud-hypervisor";
   /// How long the guest may take from start to the shell banner.
   std::chrono::milliseconds boot_timeout = 300s;
   /// Let the guest reboot instead of exiting QEMU (NixOS `allow_reboot`).
@@ -109,6 +117,10 @@ Config load_config(const std::filesystem::path& file);
 /// against `base_dir`. Throws: ConfigError.
 Config parse_config(std::string_view json, const std::filesystem::path& source,
                     const std::filesystem::path& base_dir);
+
+/// The id of the machine's disk `index`: its `id`, else "rootfs" for the first disk and
+/// "disk<index>" for the others.
+std::string disk_id(const MachineConfig& machine, std::size_t index);
 
 /// Validates one machine (names, paths, sizes) as load_config does. Throws: ConfigError.
 void validate(const MachineConfig& machine, const std::filesystem::path& source = {});

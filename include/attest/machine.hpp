@@ -209,6 +209,24 @@ class Machine {
   /// Throws: TimeoutError when the guest does not go down within `timeout`, BootError.
   void reboot(std::chrono::milliseconds timeout = 120s, Where where = Where::current());
 
+  // ---- Snapshots (docs/snapshots.md) ----
+
+  /// Saves the running machine's whole state (memory, devices and its writable disks) as `name`
+  /// (letters, digits, '-', '_', '.'; an existing snapshot of that name is replaced). The machine
+  /// keeps running; its shell reconnects.
+  /// Throws: Unsupported (backend without snapshots), Error (not running, bad name),
+  /// BackendError.
+  ///
+  /// **Example**: `server.snapshot_create("booted");`
+  void snapshot_create(std::string_view name, Where where = Where::current());
+
+  /// Brings the machine back to the moment of snapshot `name`: the running VMM (if any) is
+  /// replaced by a fresh one restored from it, and the shell is connected before this returns.
+  /// Files and processes are as they were then; later changes are gone.
+  /// Throws: Unsupported, Error (no such snapshot), BootError (the restore failed, with the VMM's
+  /// log).
+  void snapshot_restore(std::string_view name, Where where = Where::current());
+
   // ---- Networks (docs/networking.md) ----
 
   /// Cuts the machine off its vlans, as pulled cables would: the links of all its vlan network

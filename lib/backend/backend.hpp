@@ -70,6 +70,18 @@ class Backend {
   /// Forwards TCP `host_port` on the VMM's loopback to `guest_port` on the guest's user-mode
   /// network card (eth0). Throws: BackendError, Unsupported.
   virtual awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) = 0;
+  /// Asks the guest to power off as a power button would (QEMU: ACPI powerdown; Firecracker:
+  /// Ctrl-Alt-Del, after which it exits with the guest's reboot; cloud-hypervisor: the ACPI
+  /// power button). Returns once the VMM took the request. Throws: BackendError.
+  virtual awaitable<void> request_guest_shutdown() = 0;
+  /// Pauses the VM, saves its whole state (memory, devices and its writable disks) into `dir` (an
+  /// existing empty directory) and resumes it. Open shell connections may end (the microVMs reset
+  /// their vsock); the machine connects a new shell. Throws: BackendError, Unsupported.
+  virtual awaitable<void> snapshot_create(std::filesystem::path dir) = 0;
+  /// Ends the VMM if it runs and starts a fresh one restored from `dir`, running, reported through
+  /// `events` like start(). Throws: StartFailure, Unsupported.
+  virtual awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
+                                           net::Attachment network) = 0;
   /// Kills the VMM's process group now.
   virtual void kill() noexcept = 0;
   virtual std::string stderr_tail(std::size_t lines) const = 0;

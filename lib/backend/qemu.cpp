@@ -13,6 +13,7 @@
 
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
+#include "backend/microvm.hpp"
 #include "core/log.hpp"
 #include "protocol/qmp.hpp"
 #include "shell/framing.hpp"
@@ -263,6 +264,26 @@ class QemuBackend final : public Backend {
                          config_.name, "forward_port");
   }
 
+  awaitable<void> request_guest_shutdown() override {
+    co_await checked_qmp("system_powerdown", nullptr, "system_powerdown");
+  }
+
+  awaitable<void> snapshot_create(std::filesystem::path) override {
+    throw Unsupported(fmt::format("machine '{}': snapshot_create: the qemu backend has no "
+                                  "snapshots yet",
+                                  config_.name),
+                      config_.name, "snapshot_create");
+    co_return;
+  }
+
+  awaitable<void> snapshot_restore(std::filesystem::path, Events, net::Attachment) override {
+    throw Unsupported(fmt::format("machine '{}': snapshot_restore: the qemu backend has no "
+                                  "snapshots yet",
+                                  config_.name),
+                      config_.name, "snapshot_restore");
+    co_return;
+  }
+
   void kill() noexcept override {
     if (process_) process_->signal_group(SIGKILL);
     if (qmp_) qmp_->close();
@@ -358,7 +379,10 @@ std::unique_ptr<Backend> make_qemu_backend(const asio::any_io_executor& ex,
 std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const MachineConfig& config,
                                       const MachinePaths& paths) {
   if (config.backend == "qemu") return make_qemu_backend(ex, config, paths);
-  throw ConfigError(fmt::format("machine '{}': unknown backend '{}' (known backends: qemu)",
+  if (config.backend == "firecracker") return make_firecracker_backend(ex, config, paths);
+  if (config.backend == "cloud-hypervisor") return make_cloud_hypervisor_backend(ex, config, paths);
+  throw ConfigError(fmt::format("machine '{}': unknown backend '{}' (known backends: qemu, "
+                                "firecracker, cloud-hypervisor)",
                                 config.name, config.backend),
                     config.name, "start");
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -167,11 +168,12 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
                                  "'-' or '_')",
                                  mc.name));
   ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
-  check_keys(m,
-             {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib",
-              "vcpus", "disks", "accel", "qemu_binary", "qemu_args", "boot_timeout", "allow_reboot",
-              "vlans", "node_number", "macs"},
-             ctx, "a machine");
+  check_keys(
+      m,
+      {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib", "vcpus",
+       "disks", "accel", "qemu_binary", "qemu_args", "firecracker_binary",
+       "cloud_hypervisor_binary", "boot_timeout", "allow_reboot", "vlans", "node_number", "macs"},
+      ctx, "a machine");
   if (m.contains("backend")) mc.backend = get_string(m["backend"], "backend", ctx);
   if (m.contains("start_command"))
     mc.start_command = get_path(m["start_command"], "start_command", base, ctx);
@@ -190,6 +192,12 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
   if (m.contains("qemu_binary")) {
     mc.qemu_binary = get_string(m["qemu_binary"], "qemu_binary", ctx);
     if (mc.qemu_binary.empty()) ctx.fail("qemu_binary", "expected a program, got an empty string");
+  }
+  for (auto [key, target] : {std::pair{"firecracker_binary", &mc.firecracker_binary},
+                             std::pair{"cloud_hypervisor_binary", &mc.cloud_hypervisor_binary}}) {
+    if (!m.contains(key)) continue;
+    *target = get_string(m[key], key, ctx);
+    if (target->empty()) ctx.fail(key, "expected a program, got an empty string");
   }
   if (m.contains("qemu_args")) {
     const auto& a = m["qemu_args"];
@@ -228,9 +236,10 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
       if (!disk.is_object())
         ctx.fail(field, fmt::format("expected an object, got {}", type_name(disk)));
       for (const auto& [key, value] : disk.items())
-        if (key != "path" && key != "format" && key != "read_only" && key != "size_mib")
+        if (key != "path" && key != "format" && key != "read_only" && key != "size_mib" &&
+            key != "id")
           ctx.fail(fmt::format("{}.{}", field, key),
-                   "unknown field in a disk (known fields: path, format, read_only, size_mib)");
+                   "unknown field in a disk (known fields: path, format, read_only, size_mib, id)");
       const bool has_path = disk.contains("path");
       const bool has_size = disk.contains("size_mib");
       if (has_path == has_size)
@@ -241,6 +250,7 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
       if (has_size)
         dc.size_mib = get_uint(disk["size_mib"], field + ".size_mib", 1, 16u << 20, ctx);
       if (disk.contains("format")) dc.format = get_string(disk["format"], field + ".format", ctx);
+      if (disk.contains("id")) dc.id = get_string(disk["id"], field + ".id", ctx);
       if (disk.contains("read_only"))
         dc.read_only = get_bool(disk["read_only"], field + ".read_only", ctx);
       mc.disks.push_back(std::move(dc));
@@ -292,18 +302,80 @@ std::string_view to_string(Accel accel) noexcept {
   return "kvm:tcg";
 }
 
+namespace {
+
+bool valid_disk_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// What Firecracker and cloud-hypervisor machines cannot have (vmm-api.md §1, §2).
+void validate_microvm(const MachineConfig& mc, const Context& ctx) {
+  const std::string_view vmm = mc.backend;
+  if (!mc.start_command.empty())
+    ctx.fail("start_command",
+             fmt::format("the {} backend boots a kernel itself (kernel, initrd, cmdline, disks); "
+                         "start_command is a NixOS QEMU script",
+                         vmm));
+  if (!mc.qemu_args.empty())
+    ctx.fail("qemu_args", fmt::format("only valid with the qemu backend, not {}", vmm));
+  if (mc.accel && *mc.accel != Accel::kvm)
+    ctx.fail("accel", fmt::format("the {} backend always uses KVM; '{}' is a QEMU setting", vmm,
+                                  to_string(*mc.accel)));
+  if (mc.backend == "firecracker") {
+    if (mc.vcpus > 32)
+      ctx.fail("vcpus", fmt::format("{} is out of range for Firecracker (1..32)", mc.vcpus));
+    if (mc.allow_reboot)
+      ctx.fail("allow_reboot",
+               "Firecracker exits when its guest reboots; a firecracker machine cannot reboot");
+  }
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < mc.disks.size(); ++i) {
+    const auto& d = mc.disks[i];
+    const auto field = fmt::format("disks[{}]", i);
+    if (d.format != "raw")
+      ctx.fail(field + ".format",
+               fmt::format("the {} backend takes raw images only, not '{}'", vmm, d.format));
+    const std::string id = disk_id(mc, i);
+    if (!valid_disk_id(id))
+      ctx.fail(field + ".id", fmt::format("'{}' is not a valid disk id (use 1-64 letters, digits "
+                                          "or '_', as the VMM APIs require)",
+                                          id));
+    if (std::find(ids.begin(), ids.end(), id) != ids.end())
+      ctx.fail(field + ".id", fmt::format("disk id '{}' is used twice", id));
+    ids.push_back(id);
+  }
+}
+
+}  // namespace
+
+std::string disk_id(const MachineConfig& machine, std::size_t index) {
+  const auto& disk = machine.disks.at(index);
+  if (!disk.id.empty()) return disk.id;
+  return index == 0 ? std::string("rootfs") : fmt::format("disk{}", index);
+}
+
 void validate(const MachineConfig& mc, const fs::path& source) {
   Context ctx = Context(source).machine(fmt::format("'{}'", mc.name));
   if (!valid_name(mc.name))
     ctx.fail("name", fmt::format("'{}' is not a valid machine name (use 1-64 letters, digits, "
                                  "'-' or '_')",
                                  mc.name));
-  if (mc.backend != "qemu")
-    ctx.fail("backend", fmt::format("unknown backend '{}' (known backends: qemu)", mc.backend));
+  const bool microvm = mc.backend == "firecracker" || mc.backend == "cloud-hypervisor";
+  if (mc.backend != "qemu" && !microvm)
+    ctx.fail("backend", fmt::format("unknown backend '{}' (known backends: qemu, firecracker, "
+                                    "cloud-hypervisor)",
+                                    mc.backend));
   const bool scripted = !mc.start_command.empty();
   const bool direct = !mc.kernel.empty();
   if (scripted && direct)
     ctx.fail("start_command", "give either start_command or kernel, not both");
+  if (microvm) validate_microvm(mc, ctx);
   if (!scripted && !direct) ctx.fail("kernel", "missing (a machine needs start_command or kernel)");
   if (scripted) require_file(mc.start_command, "start_command", true, ctx);
   if (direct) {

@@ -335,6 +335,14 @@ void Machine::reboot(milliseconds timeout, Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout)); });
 }
 
+void Machine::snapshot_create(std::string_view name, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->snapshot_create(std::string(name))); });
+}
+
+void Machine::snapshot_restore(std::string_view name, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->snapshot_restore(std::string(name))); });
+}
+
 void Machine::log(std::string_view message) const { detail::log_info(name(), message); }
 
 }  // namespace attest

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <regex>
 
 #include "core/driver_impl.hpp"
@@ -43,7 +45,9 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
   const auto& plan = driver_.network().plan();
   // A NixOS start script's guest configures its own addresses (networking.interfaces).
   if (!plan.empty() && config_.start_command.empty() && !plan.node(name()).interfaces.empty())
-    network_setup_ = net::guest_setup_script(plan, plan.node(name()));
+    // Only QEMU gives the guest a user-mode eth0 (the backends that can forward ports to it).
+    network_setup_ =
+        net::guest_setup_script(plan, plan.node(name()), backend_->has(Capability::port_forward));
 }
 
 MachineImpl::~MachineImpl() {
@@ -78,17 +82,18 @@ BootError MachineImpl::down_error(const Boot& boot, const std::string& operation
                    name(), operation);
 }
 
-awaitable<void> MachineImpl::start() {
-  if (driver_.expired()) throw_global_timeout("start");
-  if (backend_->running()) co_return;
-  std::error_code ec;
-  fs::create_directories(paths_.state_dir, ec);
-  fs::create_directories(paths_.shared_dir, ec);
-  ::chmod(paths_.state_dir.c_str(), 0700);
-  console_.restart(paths_.output_dir / (name() + ".console.log"));
-  console_cursor_ = 0;
-  wake_console_waiters();
+awaitable<void> MachineImpl::fail_start(std::string operation, std::string failure) {
+  backend_->kill();
+  // Let the exit and the last stderr lines arrive before reporting.
+  auto settle =
+      co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+  (void)settle;
+  throw BootError(fmt::format("machine '{}': {}: {}\ncommand: {}{}", name(), operation, failure,
+                              backend_->command_line(), tails()),
+                  name(), operation);
+}
 
+std::pair<std::shared_ptr<MachineImpl::Boot>, backend::Events> MachineImpl::new_boot() {
   auto boot = std::make_shared<Boot>(driver_.executor());
   boot->started = Clock::now();
   boot->boot_deadline = deadline_after(config_.boot_timeout);
@@ -102,7 +107,23 @@ awaitable<void> MachineImpl::start() {
   };
   events.exited = [this, boot](const process::ExitStatus& status) { on_exit(boot, status); };
   events.guest_reset = [this, boot] { on_guest_reset(boot); };
+  return {boot, std::move(events)};
+}
 
+awaitable<void> MachineImpl::start() {
+  if (driver_.expired()) throw_global_timeout("start");
+  if (backend_->running()) co_return;
+  std::error_code ec;
+  fs::create_directories(paths_.state_dir, ec);
+  fs::create_directories(paths_.shared_dir, ec);
+  ::chmod(paths_.state_dir.c_str(), 0700);
+  console_.restart(paths_.output_dir / (name() + ".console.log"));
+  console_cursor_ = 0;
+  wake_console_waiters();
+
+  auto fresh = new_boot();
+  auto boot = fresh.first;
+  backend::Events events = std::move(fresh.second);
   co_await driver_.network().start();
   port_proxies_.clear();
   log_info(name(), "starting VM");
@@ -112,16 +133,7 @@ awaitable<void> MachineImpl::start() {
   } catch (const backend::StartFailure& e) {
     failure = e.what();
   }
-  if (failure) {
-    backend_->kill();
-    // Let the exit and the last stderr lines arrive before reporting.
-    auto settle =
-        co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
-    (void)settle;
-    throw BootError(fmt::format("machine '{}': start: {}\ncommand: {}{}", name(), *failure,
-                                backend_->command_line(), tails()),
-                    name(), "start");
-  }
+  if (failure) co_await fail_start("start", *failure);
   log_debug(name(), fmt::format("VMM command: {}", backend_->command_line()));
   asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
 }
@@ -139,7 +151,7 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
       b.shell = std::move(sh);
     }
     b.user_net_ready = false;
-    if (setup.empty()) co_return;
+    if (setup.empty() || b.network_configured) co_return;
     // The guest's vlan addresses and /etc/hosts, before the test's first command.
     auto r = co_await b.shell->run("{ " + setup + "} 2>&1", std::chrono::seconds(60));
     if (r.status != 0)
@@ -147,6 +159,7 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
           fmt::format("setting up the guest's network cards failed (exit status {}){}", r.status,
                       indent_block("output", r.output)));
     b.user_net_ready = true;
+    b.network_configured = true;
   };
   const std::string operation = "connect";
   std::optional<std::string> channel_error;
@@ -374,6 +387,14 @@ void MachineImpl::rearm_shell(const std::shared_ptr<Boot>& boot) {
 
 awaitable<void> MachineImpl::reboot(milliseconds timeout) {
   const std::string operation = "reboot";
+  if (!backend_->has(Capability::reboot))
+    throw Unsupported(
+        fmt::format(
+            "machine '{}': reboot: the {} backend cannot reboot a guest in "
+            "place{}",
+            name(), backend_->name(),
+            backend_->name() == "firecracker" ? " (Firecracker exits when its guest reboots)" : ""),
+        name(), operation);
   auto boot = co_await ensure_shell(operation);
   const auto deadline = deadline_after(timeout);
   log_info(name(), "rebooting");
@@ -399,6 +420,7 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout) {
                                    name(), format_duration(timeout), tails()),
                        name(), operation, timeout);
   if (!config_.allow_reboot) co_await backend_->set_guest_reboot(false);
+  boot->network_configured = false;
   rearm_shell(boot);
 }
 
@@ -487,12 +509,36 @@ awaitable<void> MachineImpl::shutdown(milliseconds timeout) {
   log_info(name(), "shutting down (poweroff)");
   auto op = boot->shell->send_line("poweroff\n");
   auto r = co_await race(std::move(op), deadline, driver_.global_abort());
-  if (r.end == RaceEnd::deadline)
-    throw TimeoutError(fmt::format("machine '{}': shutdown: could not send poweroff within {}",
-                                   name(), format_duration(timeout)),
-                       name(), operation, timeout);
   if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
-  co_await wait_exit(deadline, operation, timeout);
+  // A guest that ignores `poweroff` (or a shell that could not send it) gets the VMM's power
+  // button halfway through the timeout; at the timeout the VMM is killed, so none is left behind.
+  const auto halfway = std::min(deadline, Clock::now() + timeout / 2);
+  auto first = co_await race(backend_->wait_exited(), halfway, driver_.global_abort());
+  if (first.end == RaceEnd::done) co_return;
+  if (first.end == RaceEnd::aborted) throw_global_timeout(operation);
+  log_warning(name(), fmt::format("the guest did not power off after `poweroff`; pressing {}'s "
+                                  "power button",
+                                  backend_->vmm_name()));
+  std::string button_error;
+  try {
+    co_await backend_->request_guest_shutdown();
+  } catch (const Error& e) {
+    button_error = e.what();
+  }
+  if (!button_error.empty()) log_warning(name(), button_error);
+  auto second = co_await race(backend_->wait_exited(), deadline, driver_.global_abort());
+  if (second.end == RaceEnd::done) co_return;
+  if (second.end == RaceEnd::aborted) throw_global_timeout(operation);
+  const auto context = tails();
+  backend_->kill();
+  auto settle =
+      co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+  (void)settle;
+  throw TimeoutError(fmt::format("machine '{}': shutdown: the guest did not power off within {} "
+                                 "(neither `poweroff` nor the power button ended {}; it was "
+                                 "killed){}",
+                                 name(), format_duration(timeout), backend_->vmm_name(), context),
+                     name(), operation, timeout);
 }
 
 awaitable<void> MachineImpl::crash() {
@@ -575,6 +621,98 @@ awaitable<void> MachineImpl::forward_port(std::uint16_t host_port, std::uint16_t
                           name(), operation, command, r.status, r.output);
     boot->user_net_ready = true;
   }
+}
+
+fs::path MachineImpl::snapshot_dir(const std::string& name, const std::string& operation) const {
+  const bool valid =
+      !name.empty() && name.size() <= 64 && name != "." && name != ".." &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+  if (!valid)
+    throw Error(fmt::format("machine '{}': {}: '{}' is not a valid snapshot name (use 1-64 "
+                            "letters, digits, '-', '_' or '.')",
+                            this->name(), operation, name),
+                this->name(), operation);
+  return driver_.state_root() / "snapshots" / this->name() / name;
+}
+
+awaitable<void> MachineImpl::snapshot_create(std::string snapshot) {
+  const std::string operation = fmt::format("snapshot_create({})", snapshot);
+  if (!backend_->has(Capability::snapshot))
+    throw Unsupported(fmt::format("machine '{}': {}: the {} backend has no snapshots", name(),
+                                  operation, backend_->name()),
+                      name(), operation);
+  const auto dir = snapshot_dir(snapshot, operation);
+  if (!backend_->running())
+    throw Error(fmt::format("machine '{}': {}: the machine is not running (start it first)", name(),
+                            operation),
+                name(), operation);
+  auto boot = co_await ensure_shell(operation);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw Error(fmt::format("machine '{}': {}: cannot create {}: {}", name(), operation,
+                            dir.string(), ec.message()),
+                name(), operation);
+  ::chmod(dir.c_str(), 0700);
+  const auto t0 = Clock::now();
+  log_info(name(), fmt::format("saving snapshot '{}'", snapshot));
+  auto op = backend_->snapshot_create(dir);
+  auto r = co_await race(std::move(op), deadline_after(std::chrono::minutes(5)), boot->abort);
+  if (r.end == RaceEnd::aborted) {
+    if (driver_.expired()) throw_global_timeout(operation);
+    throw down_error(*boot, operation, "while saving the snapshot");
+  }
+  if (r.end == RaceEnd::deadline)
+    throw TimeoutError(fmt::format("machine '{}': {}: the VMM did not save the snapshot within 5 "
+                                   "minutes{}",
+                                   name(), operation, tails()),
+                       name(), operation, std::chrono::minutes(5));
+  // The VMM reset the guest's vsock connections: a new shell, on a new connection.
+  if (boot->shell) boot->shell->close();
+  boot->shell.reset();
+  rearm_shell(boot);
+  (void)co_await ensure_shell(operation);
+  log_info(name(),
+           fmt::format("snapshot '{}' saved in {}", snapshot, format_duration(Clock::now() - t0)));
+}
+
+awaitable<void> MachineImpl::snapshot_restore(std::string snapshot) {
+  const std::string operation = fmt::format("snapshot_restore({})", snapshot);
+  if (driver_.expired()) throw_global_timeout(operation);
+  if (!backend_->has(Capability::snapshot))
+    throw Unsupported(fmt::format("machine '{}': {}: the {} backend has no snapshots", name(),
+                                  operation, backend_->name()),
+                      name(), operation);
+  const auto dir = snapshot_dir(snapshot, operation);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw Error(fmt::format("machine '{}': {}: there is no snapshot '{}' (take it with "
+                            "snapshot_create first)",
+                            name(), operation, snapshot),
+                name(), operation);
+  const auto t0 = Clock::now();
+  if (boot_) boot_->expect_exit = true;  // the old VMM goes away
+  auto fresh = new_boot();
+  auto boot = fresh.first;
+  backend::Events events = std::move(fresh.second);
+  boot->network_configured = true;  // the snapshot has the guest's addresses
+  co_await driver_.network().start();
+  log_info(name(), fmt::format("restoring snapshot '{}'", snapshot));
+  std::optional<std::string> failure;
+  auto attachment = driver_.network().attachment(name());
+  try {
+    co_await backend_->snapshot_restore(dir, std::move(events), std::move(attachment));
+  } catch (const backend::StartFailure& e) {
+    failure = e.what();
+  }
+  if (failure) co_await fail_start(operation, *failure);
+  asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
+  (void)co_await ensure_shell(operation);
+  log_info(name(), fmt::format("snapshot '{}' restored in {}", snapshot,
+                               format_duration(Clock::now() - t0)));
 }
 
 awaitable<std::size_t> MachineImpl::raw_exchange(std::string line, std::string terminator) {

@@ -54,6 +54,8 @@ class MachineImpl {
   awaitable<void> halt();
   awaitable<void> set_vlan_links(bool up, std::string operation);
   awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port);
+  awaitable<void> snapshot_create(std::string name);
+  awaitable<void> snapshot_restore(std::string name);
   /// Benchmarks only: see shell::Shell::raw_exchange.
   awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
   /// The console's last lines and the VMM's stderr tail, for failure reports.
@@ -62,6 +64,12 @@ class MachineImpl {
  private:
   struct Boot;
   awaitable<void> connect_shell(std::shared_ptr<Boot> boot);
+  /// Kills the VMM that failed to come up and throws the BootError for `operation`.
+  awaitable<void> fail_start(std::string operation, std::string failure);
+  /// A new Boot for a VMM about to start (or be restored), with its events wired to it.
+  std::pair<std::shared_ptr<Boot>, backend::Events> new_boot();
+  /// Where snapshot `name` lives. Throws: Error for an invalid name.
+  std::filesystem::path snapshot_dir(const std::string& name, const std::string& operation) const;
   awaitable<std::shared_ptr<Boot>> ensure_shell(const std::string& operation);
   awaitable<shell::Result> run_command(std::shared_ptr<Boot> boot, const std::string& command,
                                        std::optional<std::chrono::milliseconds> guest_timeout,
@@ -127,6 +135,9 @@ struct MachineImpl::Boot {
   bool exited = false;
   bool panicked = false;
   bool user_net_ready = false;  ///< the guest's eth0 has its address (per shell session)
+  /// The guest's network cards are configured already (a restored snapshot), so the shell
+  /// connection skips the setup step.
+  bool network_configured = false;
   Clock::time_point started;
   Deadline boot_deadline;
   asio::steady_timer panic_timer;

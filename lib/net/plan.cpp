@@ -237,8 +237,10 @@ std::string guest_user_net_script() {
   return setup_cards({{std::string(user_net_mac), "eth0", {std::string(user_net_address)}}});
 }
 
-std::string guest_setup_script(const Plan& plan, const Node& node) {
-  std::vector<Card> cards{{std::string(user_net_mac), "eth0", {std::string(user_net_address)}}};
+std::string guest_setup_script(const Plan& plan, const Node& node, bool user_net) {
+  std::vector<Card> cards;
+  if (user_net)
+    cards.push_back({std::string(user_net_mac), "eth0", {std::string(user_net_address)}});
   for (const auto& i : node.interfaces)
     cards.push_back(
         {i.mac, i.ifname(), {fmt::format("{}/24", i.ipv4), fmt::format("{}/64", i.ipv6)}});

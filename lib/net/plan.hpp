@@ -56,9 +56,9 @@ bool valid_mac(std::string_view mac);
 Plan plan_network(const Config& config);
 
 /// The bash command that, run once in a fresh direct-boot guest, names its network cards by MAC
-/// (eth0 user-mode, eth<k> the vlans), gives them their addresses, and writes /etc/hosts and
-/// the hostname. Needs `ip` (iproute2 or busybox) in the guest.
-std::string guest_setup_script(const Plan& plan, const Node& node);
+/// (eth0 user-mode when `user_net`, eth<k> the vlans), gives them their addresses, and writes
+/// /etc/hosts and the hostname. Needs `ip` (iproute2 or busybox) in the guest.
+std::string guest_setup_script(const Plan& plan, const Node& node, bool user_net = true);
 /// Only the eth0 part (for forward_port on a machine without vlans).
 std::string guest_user_net_script();
 

@@ -33,7 +33,7 @@ std::string setup_script(const Nonce& session, const Nonce& route, const Nonce& 
   //    so commands see only 0, 1 and 2, as under NixOS.
   return fmt::format(
       "__attest_data=none; for __attest_f in /sys/class/virtio-ports/*/name; do "
-      "read -r __attest_n <\"$__attest_f\" 2>/dev/null || continue; "
+      "read -r __attest_n 2>/dev/null <\"$__attest_f\" || continue; "
       "[ \"$__attest_n\" = {port} ] || continue; __attest_f=${{__attest_f%/name}}; "
       "__attest_data=/dev/${{__attest_f##*/}}; done; "
       "exec 8>&1; {{ [ \"$__attest_data\" != none ] && [ -w \"$__attest_data\" ] && "

@@ -127,9 +127,11 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
       {R"({"machines": [{"name":"a","kernal":"vmlinuz"}]})",
        "machine 'a': field 'kernal': unknown field in a machine (known fields: name, backend, "
        "start_command, kernel, initrd, cmdline, memory_mib, vcpus, disks, accel, qemu_binary, "
-       "qemu_args, boot_timeout, allow_reboot, vlans, node_number, macs)"},
+       "qemu_args, firecracker_binary, cloud_hypervisor_binary, boot_timeout, allow_reboot, vlans, "
+       "node_number, macs)"},
       {R"({"machines": [{"name":"a","backend":"bochs","kernel":"vmlinuz"}]})",
-       "machine 'a': field 'backend': unknown backend 'bochs' (known backends: qemu)"},
+       "machine 'a': field 'backend': unknown backend 'bochs' (known backends: qemu, firecracker, "
+       "cloud-hypervisor)"},
       {R"({"machines": [{"name":"a"}]})",
        "machine 'a': field 'kernel': missing (a machine needs start_command or kernel)"},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz","start_command":"run-server-vm"}]})",
@@ -162,7 +164,7 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
        "machine 'a': field 'disks[0].path': file DIR/nope.img does not exist"},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz","disks":[{"file":"disk.img"}]}]})",
        "machine 'a': field 'disks[0].file': unknown field in a disk (known fields: path, format, "
-       "read_only, size_mib)"},
+       "read_only, size_mib, id)"},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz","disks":[{"format":"raw"}]}]})",
        "machine 'a': field 'disks[0]': missing path (an image) or size_mib (a fresh disk)"},
       {R"({"machines": [{"name":"a","kernel":"vmlinuz","disks":[{"path":"disk.img","size_mib":8}]}]})",

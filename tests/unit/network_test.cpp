@@ -156,6 +156,10 @@ TEST_F(network_test, guest_setup_names_cards_by_mac_and_writes_hosts) {
   EXPECT_THAT(script, HasSubstr("192.168.1.1 a\n2001:db8:1::1 a\n"));
   EXPECT_THAT(script, HasSubstr("echo 'b' > /proc/sys/kernel/hostname"));
   EXPECT_THAT(guest_user_net_script(), Not(HasSubstr("eth1")));
+  // The microVMs have no user-mode card: only the vlans.
+  const auto microvm = guest_setup_script(plan, plan.node("b"), false);
+  EXPECT_THAT(microvm, Not(HasSubstr("52:54:00:12:34:56")));
+  EXPECT_THAT(microvm, HasSubstr("ip addr add 192.168.1.2/24 dev eth1"));
 }
 
 TEST_F(network_test, tap_path_needs_direct_boot) {

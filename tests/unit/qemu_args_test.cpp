@@ -70,7 +70,13 @@ TEST(qemu_args_test, direct_boot) {
   m.cmdline = "console=ttyS0 panic=-1";
   m.memory_mib = 128;
   m.vcpus = 2;
-  m.disks = {{"/d/root.img", "qcow2", true}, {"", "raw", false, 64}};
+  DiskConfig image;
+  image.path = "/d/root.img";
+  image.format = "qcow2";
+  image.read_only = true;
+  DiskConfig fresh;
+  fresh.size_mib = 64;
+  m.disks = {image, fresh};
   const auto l = qemu_launch(m, paths, sockets, Accel::tcg, true, false, "/q/qboot.rom");
   EXPECT_EQ(l.program, "qemu-system-x86_64");
   EXPECT_TRUE(l.env.empty());
