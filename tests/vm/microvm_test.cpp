@@ -92,6 +92,18 @@ TEST_P(microvm, snapshot_restore_brings_back_files_and_processes) {
   EXPECT_THROW(m.snapshot_create("../escape"), attest::Error);
 }
 
+TEST_P(microvm, shutdown_presses_the_power_button_when_poweroff_is_ignored) {
+  attest::Driver d(microvm_config(GetParam()));
+  auto& m = d.machine("machine");
+  // Without the poweroff command the shell's `poweroff` does nothing; the VMM's button
+  // (Firecracker: Ctrl-Alt-Del → reboot → exit; cloud-hypervisor: ACPI → acpid → poweroff) does.
+  m.succeed("rm -f /bin/poweroff /sbin/poweroff /usr/bin/poweroff /usr/sbin/poweroff");
+  const auto t0 = std::chrono::steady_clock::now();
+  m.shutdown(12s);
+  EXPECT_GE(attest::vmtest::seconds_since(t0), 5.5);  // half the timeout for `poweroff`
+  EXPECT_FALSE(m.is_up());
+}
+
 TEST_P(microvm, crash_and_unsupported_operations) {
   attest::Driver d(microvm_config(GetParam()));
   auto& m = d.machine("machine");
