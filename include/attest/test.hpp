@@ -42,6 +42,26 @@ void reset_driver() noexcept;
 /// The GoogleTest suite name of ATTEST_TESTs: $ATTEST_SUITE or "attest".
 const char* suite_name();
 
+/// The snapshot per-test restore takes of every machine.
+inline constexpr std::string_view baseline_snapshot = "attest-baseline";
+
+/// Turns on per-test restore (docs/snapshots.md): before the first ATTEST_TEST every machine
+/// boots, `setup` runs (when given) and each machine is saved as snapshot `attest-baseline`; every
+/// ATTEST_TEST then starts by restoring that snapshot, so each test sees the same booted machines
+/// without a reboot, whatever the tests before it did. Machines stay up between tests. Also on
+/// with `--per-test-restore` or ATTEST_PER_TEST_RESTORE=1. Needs backends with
+/// Capability::snapshot.
+///
+/// **Example** (at namespace scope in the test file):
+/// ```
+/// static const bool restored = (attest::testing::restore_before_each_test([](attest::Driver& d) {
+///   d.machine("server").wait_for_unit("nginx.service");
+/// }), true);
+/// ```
+void restore_before_each_test(std::function<void(Driver&)> setup = {});
+/// Whether per-test restore is on.
+bool per_test_restore();
+
 namespace detail {
 
 /// Logs a subtest's start and end (with its time) and adds it to failure traces.
@@ -66,13 +86,15 @@ void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseco
 
 }  // namespace detail
 
-/// The fixture of every ATTEST_TEST. Machines still running after the test are halted.
+/// The fixture of every ATTEST_TEST. Machines still running after the test are halted, unless
+/// per-test restore is on: then each test starts by restoring the machines' baseline snapshot.
 class VmTest : public ::testing::Test {
  public:
   /// The test body (the braces after ATTEST_TEST).
   virtual void run() = 0;
 
  protected:
+  void SetUp() override;
   void TestBody() final;
   void TearDown() override;
 
@@ -120,8 +142,8 @@ class VmTest : public ::testing::Test {
 };
 
 /// The entry point for test binaries: takes `--config FILE` (or $ATTEST_CONFIG),
-/// `--output-dir DIR` and `--global-timeout SECONDS`, plus GoogleTest's flags, runs every test
-/// and stops every machine. Returns the exit code.
+/// `--output-dir DIR`, `--global-timeout SECONDS` and `--per-test-restore`, plus GoogleTest's
+/// flags, runs every test and stops every machine. Returns the exit code.
 int attest_main(int argc, char** argv);
 
 }  // namespace attest::testing

@@ -82,6 +82,15 @@ class Backend {
   /// `events` like start(). Throws: StartFailure, Unsupported.
   virtual awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
                                            net::Attachment network) = 0;
+  /// Whether the guest shell is one session on a connection that outlives snapshots (QEMU's
+  /// virtconsole): a snapshot then keeps the shell connected, and after a restore the host
+  /// resumes the snapshot's session instead of waiting for a new banner (none comes). False
+  /// when every connection starts a new shell with its banner (the microVMs' vsock).
+  virtual bool resumable_shell() const noexcept { return false; }
+  /// Brings the running VMM back to the snapshot in `dir` in place, without a new process; the
+  /// shell connection stays. Only for backends with resumable_shell().
+  /// Throws: BackendError, Unsupported.
+  virtual awaitable<void> snapshot_load(std::filesystem::path dir) = 0;
   /// Kills the VMM's process group now.
   virtual void kill() noexcept = 0;
   virtual std::string stderr_tail(std::size_t lines) const = 0;
@@ -89,11 +98,9 @@ class Backend {
   virtual std::string command_line() const = 0;
 };
 
-/// Where the machine keeps its fresh disk number `index` (a `size_mib` disk of the config).
+/// Where the machine keeps its fresh disk number `index` (a `size_mib` disk of the config) as a
+/// raw image (the microVMs; QEMU keeps qcow2 images, see qemu_fresh_disk_path).
 std::filesystem::path fresh_disk_path(const MachinePaths& paths, std::size_t index);
-/// The image file of disk `index`: its `path`, or the fresh disk's path in the state directory.
-std::filesystem::path disk_image(const MachineConfig& config, const MachinePaths& paths,
-                                 std::size_t index);
 /// Creates the machine's fresh disks that do not exist yet (sparse, zero-filled), so they
 /// survive reboots and restarts within the test. Throws: StartFailure.
 void create_fresh_disks(const MachineConfig& config, const MachinePaths& paths);

@@ -17,11 +17,6 @@ fs::path fresh_disk_path(const MachinePaths& paths, std::size_t index) {
   return paths.state_dir / fmt::format("disk{}.raw", index);
 }
 
-fs::path disk_image(const MachineConfig& config, const MachinePaths& paths, std::size_t index) {
-  const auto& disk = config.disks.at(index);
-  return disk.size_mib > 0 ? fresh_disk_path(paths, index) : disk.path;
-}
-
 void create_fresh_disks(const MachineConfig& config, const MachinePaths& paths) {
   for (std::size_t i = 0; i < config.disks.size(); ++i) {
     const auto& disk = config.disks[i];

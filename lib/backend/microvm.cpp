@@ -487,6 +487,14 @@ awaitable<void> MicroVmBackend::snapshot_create(fs::path dir) {
   if (failure) throw BackendError(*failure, config_.name, operation);
 }
 
+awaitable<void> MicroVmBackend::snapshot_load(fs::path) {
+  throw Unsupported(fmt::format("machine '{}': snapshot_restore: {} cannot load a snapshot into a "
+                                "running VM (it restores on a fresh process)",
+                                config_.name, vmm_name()),
+                    config_.name, "snapshot_restore");
+  co_return;
+}
+
 awaitable<void> MicroVmBackend::snapshot_restore(fs::path dir, Events events,
                                                  net::Attachment network) {
   // The old VMM must be gone: its disks are locked (cloud-hypervisor) and its sockets bound.

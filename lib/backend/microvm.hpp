@@ -89,6 +89,8 @@ class MicroVmBackend : public Backend {
   awaitable<void> set_vlan_links(bool up) override;
   awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override;
   awaitable<void> snapshot_create(std::filesystem::path dir) override;
+  /// The microVMs restore on a fresh process only (their vsock connections do not survive).
+  awaitable<void> snapshot_load(std::filesystem::path dir) override;
   awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
                                    net::Attachment network) override;
   void kill() noexcept override;

@@ -4,12 +4,15 @@
 #include "backend/qemu.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/process/v2/environment.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <vector>
 
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
@@ -51,9 +54,13 @@ std::string find_qboot(const std::string& qemu_program) {
   return fs::exists(candidate, ec) ? candidate.string() : std::string{};
 }
 
+fs::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index) {
+  return paths.state_dir / fmt::format("disk{}.qcow2", index);
+}
+
 QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                        const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
-                       const std::string& bios, const net::Attachment& network) {
+                       const std::string& bios, const net::Attachment& network, bool paused) {
   QemuLaunch l;
   l.cwd = paths.state_dir.string();
   auto& a = l.args;
@@ -111,11 +118,14 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
     a.insert(a.end(), {"-kernel", config.kernel.string()});
     if (!config.initrd.empty()) a.insert(a.end(), {"-initrd", config.initrd.string()});
     if (!config.cmdline.empty()) a.insert(a.end(), {"-append", config.cmdline});
+    // Fresh disks are qcow2, so snapshots can hold their state.
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
       const auto& d = config.disks[i];
+      const bool fresh = d.size_mib > 0;
       a.push_back("-drive");
       a.push_back(fmt::format("file={},format={},if=virtio{}",
-                              disk_image(config, paths, i).string(), d.format,
+                              fresh ? qemu_fresh_disk_path(paths, i).string() : d.path.string(),
+                              fresh ? std::string("qcow2") : d.format,
                               d.read_only ? ",readonly=on" : ""));
     }
     // eth0: user-mode networking as in NixOS, but isolated (restrict=on: no packet leaves for
@@ -140,8 +150,18 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
              {"-device", "virtio-rng-pci", "-qmp", qmp, "-serial", "stdio", "-display", "none"});
     if (!config.allow_reboot) a.push_back("-no-reboot");
   }
+  // A snapshot restore loads the saved state before the CPUs ever run.
+  if (paused) a.push_back("-S");
   a.insert(a.end(), config.qemu_args.begin(), config.qemu_args.end());
   return l;
+}
+
+std::string qemu_img_program(const std::string& qemu_program) {
+  const auto slash = qemu_program.rfind('/');
+  if (slash == std::string::npos) return "qemu-img";
+  auto sibling = qemu_program.substr(0, slash + 1) + "qemu-img";
+  std::error_code ec;
+  return fs::exists(sibling, ec) ? sibling : std::string("qemu-img");
 }
 
 namespace {
@@ -166,8 +186,8 @@ class QemuBackend final : public Backend {
     switch (c) {
       case Capability::screenshot:
       case Capability::send_key:
-      case Capability::snapshot:
         return false;
+      case Capability::snapshot:
       case Capability::network_control:
       case Capability::port_forward:
       case Capability::reboot:
@@ -177,36 +197,7 @@ class QemuBackend final : public Backend {
   }
 
   awaitable<void> start(Events events, net::Attachment network) override {
-    network_ = std::move(network);
-    bool accel_explicit = false;
-    const Accel accel = effective_accel(config_, &accel_explicit);
-    sockets_ = {(paths_.state_dir / "shell").string(), (paths_.state_dir / "shell-data").string(),
-                (paths_.state_dir / "qmp").string()};
-    error_code ec;
-    fs::remove(sockets_.qmp, ec);
-    transport_.reset();  // its destructor unlinks the socket path
-    transport_ = std::make_unique<shell::VirtconsoleTransport>(ex_, sockets_.shell, sockets_.data);
-    create_fresh_disks(config_, paths_);
-    const bool display =
-        std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
-    const std::string bios = config_.start_command.empty() ? find_qboot(config_.qemu_binary) : "";
-    const auto launch =
-        qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios, network_);
-    command_line_ = quote_arg(launch.program);
-    for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
-
-    process::SpawnSpec spec{launch.program, launch.args, launch.env, launch.cwd};
-    // On the TAP path QEMU runs inside the test's namespace, where its TAPs are.
-    spec.join_user_ns = network_.user_ns_fd;
-    spec.join_net_ns = network_.net_ns_fd;
-    guest_reset_ = events.guest_reset;
-    process::Hooks hooks{events.console, events.vmm_stderr, events.exited};
-    try {
-      process_ = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
-    } catch (const boost::system::system_error& e) {
-      throw StartFailure(fmt::format("cannot start QEMU ({}): {}", launch.program, e.what()));
-    }
-    co_await connect_qmp();
+    co_await launch(std::move(events), std::move(network), false);
   }
 
   shell::Transport& transport() override { return *transport_; }
@@ -268,20 +259,37 @@ class QemuBackend final : public Backend {
     co_await checked_qmp("system_powerdown", nullptr, "system_powerdown");
   }
 
-  awaitable<void> snapshot_create(std::filesystem::path) override {
-    throw Unsupported(fmt::format("machine '{}': snapshot_create: the qemu backend has no "
-                                  "snapshots yet",
-                                  config_.name),
-                      config_.name, "snapshot_create");
-    co_return;
+  // Snapshots are QEMU internal snapshots (savevm/loadvm): the machine state goes into a qcow2
+  // image of the state directory, each writable qcow2 disk keeps its own snapshot, and read-only
+  // images need none. Loading one in the running QEMU takes a fraction of a cold boot.
+  bool resumable_shell() const noexcept override { return true; }
+
+  awaitable<void> snapshot_create(std::filesystem::path dir) override {
+    const std::string operation = fmt::format("snapshot_create({})", dir.filename().string());
+    co_await attach_vmstate(operation);
+    co_await hmp_checked("savevm " + dir.filename().string(), operation);
   }
 
-  awaitable<void> snapshot_restore(std::filesystem::path, Events, net::Attachment) override {
-    throw Unsupported(fmt::format("machine '{}': snapshot_restore: the qemu backend has no "
-                                  "snapshots yet",
-                                  config_.name),
-                      config_.name, "snapshot_restore");
-    co_return;
+  awaitable<void> snapshot_load(std::filesystem::path dir) override {
+    const std::string operation = fmt::format("snapshot_restore({})", dir.filename().string());
+    co_await attach_vmstate(operation);
+    co_await hmp_checked("loadvm " + dir.filename().string(), operation);
+  }
+
+  awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
+                                   net::Attachment network) override {
+    const std::string operation = fmt::format("snapshot_restore({})", dir.filename().string());
+    if (running()) co_await quit();
+    co_await launch(std::move(events), std::move(network), true);
+    std::optional<std::string> failure;
+    try {
+      co_await attach_vmstate(operation);
+      co_await hmp_checked("loadvm " + dir.filename().string(), operation);
+      co_await checked_qmp("cont", nullptr, "cont");
+    } catch (const BackendError& e) {
+      failure = e.what();
+    }
+    if (failure) throw StartFailure(*failure);
   }
 
   void kill() noexcept override {
@@ -296,6 +304,124 @@ class QemuBackend final : public Backend {
   std::string command_line() const override { return command_line_; }
 
  private:
+  /// Starts QEMU (with its CPUs stopped when `paused`) and connects QMP.
+  awaitable<void> launch(Events events, net::Attachment network, bool paused) {
+    network_ = std::move(network);
+    bool accel_explicit = false;
+    const Accel accel = effective_accel(config_, &accel_explicit);
+    sockets_ = {(paths_.state_dir / "shell").string(), (paths_.state_dir / "shell-data").string(),
+                (paths_.state_dir / "qmp").string()};
+    error_code ec;
+    fs::remove(sockets_.qmp, ec);
+    transport_.reset();  // its destructor unlinks the socket path
+    transport_ = std::make_unique<shell::VirtconsoleTransport>(ex_, sockets_.shell, sockets_.data);
+    co_await create_fresh_disks();
+    const bool display =
+        std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr;
+    const std::string bios = config_.start_command.empty() ? find_qboot(config_.qemu_binary) : "";
+    const auto launch = qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios,
+                                    network_, paused);
+    command_line_ = quote_arg(launch.program);
+    for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
+
+    process::SpawnSpec spec{launch.program, launch.args, launch.env, launch.cwd};
+    // On the TAP path QEMU runs inside the test's namespace, where its TAPs are.
+    spec.join_user_ns = network_.user_ns_fd;
+    spec.join_net_ns = network_.net_ns_fd;
+    guest_reset_ = events.guest_reset;
+    process::Hooks hooks{events.console, events.vmm_stderr, events.exited};
+    vmstate_attached_ = false;
+    try {
+      process_ = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
+    } catch (const boost::system::system_error& e) {
+      throw StartFailure(fmt::format("cannot start QEMU ({}): {}", launch.program, e.what()));
+    }
+    co_await connect_qmp();
+  }
+
+  /// Runs qemu-img with `args` and waits for it. Returns its failure (empty on success).
+  awaitable<std::string> run_qemu_img(std::vector<std::string> args) {
+    process::SpawnSpec spec{qemu_img_program(config_.qemu_binary), std::move(args), {}, {}};
+    std::unique_ptr<process::VmmProcess> p;
+    try {
+      p = std::make_unique<process::VmmProcess>(ex_, spec, process::Hooks{});
+    } catch (const boost::system::system_error& e) {
+      co_return fmt::format("cannot run {}: {}", spec.program, e.what());
+    }
+    auto r =
+        co_await detail::race(p->wait_exited(), deadline_after(std::chrono::seconds(60)), never_);
+    if (r.end != detail::RaceEnd::done) co_return fmt::format("{} took over 60 s", spec.program);
+    if (!p->exit_status()->success())
+      co_return fmt::format("{} exited with {}: {}", spec.program, p->exit_status()->to_string(),
+                            p->stderr_tail(5));
+    co_return std::string{};
+  }
+
+  /// Creates the fresh disks that do not exist yet as qcow2 images, so they survive reboots and
+  /// restarts within the test and can hold snapshots. Throws: StartFailure.
+  awaitable<void> create_fresh_disks() {
+    for (std::size_t i = 0; i < config_.disks.size(); ++i) {
+      const auto& disk = config_.disks[i];
+      if (disk.size_mib == 0) continue;
+      const auto path = qemu_fresh_disk_path(paths_, i);
+      std::error_code ec;
+      if (fs::exists(path, ec)) continue;
+      std::vector<std::string> args = {"create", "-q",          "-f",
+                                       "qcow2",  path.string(), fmt::format("{}M", disk.size_mib)};
+      const auto failure = co_await run_qemu_img(std::move(args));
+      if (!failure.empty()) {
+        fs::remove(path, ec);
+        throw StartFailure(
+            fmt::format("cannot create disks[{}] at {}: {}", i, path.string(), failure));
+      }
+      ::chmod(path.c_str(), 0600);
+    }
+  }
+
+  /// Gives this QEMU the qcow2 image that holds snapshots' machine state (RAM and devices), so
+  /// guests without a writable qcow2 disk (a RAM root) can be snapshotted too: created on first
+  /// use in the state directory and attached as a block node no device sees.
+  /// Throws: BackendError.
+  awaitable<void> attach_vmstate(const std::string& operation) {
+    if (vmstate_attached_) co_return;
+    const auto path = paths_.state_dir / "vmstate.qcow2";
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      std::vector<std::string> args = {"create", "-q", "-f", "qcow2", path.string(), "1M"};
+      const auto failure = co_await run_qemu_img(std::move(args));
+      if (!failure.empty())
+        throw BackendError(fmt::format("machine '{}': {}: cannot create the snapshot state image "
+                                       "{}: {}",
+                                       config_.name, operation, path.string(), failure),
+                           config_.name, operation);
+      ::chmod(path.c_str(), 0600);
+    }
+    auto file = qmp::json::object();
+    file["driver"] = "file";
+    file["filename"] = path.string();
+    auto arguments = qmp::json::object();
+    arguments["driver"] = "qcow2";
+    arguments["node-name"] = vmstate_node;
+    arguments["file"] = std::move(file);
+    co_await checked_qmp("blockdev-add", std::move(arguments), "blockdev-add " + path.string());
+    vmstate_attached_ = true;
+  }
+
+  /// Runs an HMP command whose only output is an error message (savevm, loadvm).
+  /// Throws: BackendError with QEMU's message.
+  awaitable<void> hmp_checked(std::string command, std::string operation) {
+    auto arguments = qmp::json::object();
+    arguments["command-line"] = command;
+    const auto reply = co_await checked_qmp("human-monitor-command", std::move(arguments), command);
+    if (reply.is_string() && !reply.get<std::string>().empty()) {
+      std::string text = reply.get<std::string>();
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      throw BackendError(fmt::format("machine '{}': {}: QEMU refused `{}`: {}", config_.name,
+                                     operation, command, text),
+                         config_.name, operation);
+    }
+  }
+
   awaitable<qmp::json> checked_qmp(std::string command, qmp::json arguments,
                                    std::string description) {
     if (!qmp_ || !qmp_->connected())
@@ -366,6 +492,9 @@ class QemuBackend final : public Backend {
   std::string command_line_;
   std::function<void()> guest_reset_;
   net::Attachment network_;
+  /// Whether this QEMU process has the snapshot state image attached.
+  bool vmstate_attached_ = false;
+  static constexpr const char* vmstate_node = "attest-vmstate";
   detail::Event never_{ex_};
 };
 

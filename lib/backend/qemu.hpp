@@ -29,9 +29,18 @@ struct QemuSockets {
 /// Builds the launch for `config`. `accel_explicit`: whether to force the accelerator on a start
 /// script (which otherwise keeps its own). `display`: whether a display is available.
 /// `network`: the machine's vlans (direct boot: network cards; start scripts: the environment).
+/// `paused`: the CPUs wait for QMP `cont` (`-S`), as a snapshot restore needs.
 QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                        const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
-                       const std::string& bios, const net::Attachment& network = {});
+                       const std::string& bios, const net::Attachment& network = {},
+                       bool paused = false);
+
+/// Where QEMU keeps the machine's fresh disk number `index`: a qcow2 image in the state directory
+/// (qcow2, so internal snapshots can hold its state).
+std::filesystem::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index);
+
+/// qemu-img next to `qemu_program` when that is a path, else `qemu-img` from PATH.
+std::string qemu_img_program(const std::string& qemu_program);
 
 /// qboot (a fast BIOS for direct kernel boot) next to `qemu_program`'s data files, or empty.
 std::string find_qboot(const std::string& qemu_program);

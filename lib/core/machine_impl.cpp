@@ -138,9 +138,19 @@ awaitable<void> MachineImpl::start() {
   asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
 }
 
-awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
-  auto connect_once = [](backend::Backend& backend, Boot& b, std::string machine,
-                         std::string setup) -> awaitable<void> {
+awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
+                                           std::optional<SavedShell> resume) {
+  auto connect_once = [](backend::Backend& backend, Boot& b, std::string machine, std::string setup,
+                         std::optional<SavedShell> saved) -> awaitable<void> {
+    if (saved) {
+      // A restored snapshot: the guest's shell is idle where it was saved; no banner comes.
+      auto channel = co_await backend.transport().connect();
+      auto sh = std::make_unique<shell::Shell>(std::move(channel), machine);
+      co_await sh->resume(saved->session);
+      b.shell = std::move(sh);
+      b.user_net_ready = saved->user_net_ready;
+      co_return;
+    }
     if (b.shell) {
       // After a guest reboot: same connection, a new shell behind it.
       co_await b.shell->handshake();
@@ -165,12 +175,19 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot) {
   std::optional<std::string> channel_error;
   std::optional<std::string> other_error;
   try {
-    auto op = connect_once(*backend_, *boot, name(), network_setup_);
+    auto op = connect_once(*backend_, *boot, name(), network_setup_, resume);
     auto r = co_await race(std::move(op), boot->boot_deadline, boot->abort);
     if (r.end == RaceEnd::done) {
       const auto took = Clock::now() - boot->started;
       log_info(name(), fmt::format("connected to guest root shell ({} after start)",
                                    format_duration(took)));
+    } else if (r.end == RaceEnd::deadline && resume) {
+      boot->shell_error = std::make_exception_ptr(BootError(
+          fmt::format("machine '{}': the restored guest's shell did not answer within the boot "
+                      "timeout of {} on the {}{}",
+                      name(), format_duration(config_.boot_timeout),
+                      backend_->transport().describe(), tails()),
+          name(), operation));
     } else if (r.end == RaceEnd::deadline) {
       boot->shell_error = std::make_exception_ptr(BootError(
           fmt::format("machine '{}': the guest shell did not come up within the boot timeout of {} "
@@ -649,6 +666,8 @@ awaitable<void> MachineImpl::snapshot_create(std::string snapshot) {
                             operation),
                 name(), operation);
   auto boot = co_await ensure_shell(operation);
+  // A command abandoned earlier must end first: the saved shell must be idle.
+  (void)co_await helper(boot, ":", std::chrono::minutes(5), operation);
   std::error_code ec;
   fs::remove_all(dir, ec);
   fs::create_directories(dir, ec);
@@ -670,11 +689,16 @@ awaitable<void> MachineImpl::snapshot_create(std::string snapshot) {
                                    "minutes{}",
                                    name(), operation, tails()),
                        name(), operation, std::chrono::minutes(5));
-  // The VMM reset the guest's vsock connections: a new shell, on a new connection.
-  if (boot->shell) boot->shell->close();
-  boot->shell.reset();
-  rearm_shell(boot);
-  (void)co_await ensure_shell(operation);
+  if (backend_->resumable_shell()) {
+    // The shell stayed connected; a restore resumes this very session.
+    saved_shells_[snapshot] = SavedShell{boot->shell->session(), boot->user_net_ready};
+  } else {
+    // The VMM reset the guest's vsock connections: a new shell, on a new connection.
+    if (boot->shell) boot->shell->close();
+    boot->shell.reset();
+    rearm_shell(boot);
+    (void)co_await ensure_shell(operation);
+  }
   log_info(name(),
            fmt::format("snapshot '{}' saved in {}", snapshot, format_duration(Clock::now() - t0)));
 }
@@ -693,26 +717,73 @@ awaitable<void> MachineImpl::snapshot_restore(std::string snapshot) {
                             "snapshot_create first)",
                             name(), operation, snapshot),
                 name(), operation);
-  const auto t0 = Clock::now();
-  if (boot_) boot_->expect_exit = true;  // the old VMM goes away
-  auto fresh = new_boot();
-  auto boot = fresh.first;
-  backend::Events events = std::move(fresh.second);
-  boot->network_configured = true;  // the snapshot has the guest's addresses
-  co_await driver_.network().start();
-  log_info(name(), fmt::format("restoring snapshot '{}'", snapshot));
-  std::optional<std::string> failure;
-  auto attachment = driver_.network().attachment(name());
-  try {
-    co_await backend_->snapshot_restore(dir, std::move(events), std::move(attachment));
-  } catch (const backend::StartFailure& e) {
-    failure = e.what();
+  std::optional<SavedShell> saved;
+  if (backend_->resumable_shell()) {
+    const auto it = saved_shells_.find(snapshot);
+    if (it == saved_shells_.end())
+      throw Error(fmt::format("machine '{}': {}: there is no snapshot '{}' (take it with "
+                              "snapshot_create first)",
+                              name(), operation, snapshot),
+                  name(), operation);
+    saved = it->second;
   }
-  if (failure) co_await fail_start(operation, *failure);
-  asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
-  (void)co_await ensure_shell(operation);
+  const auto t0 = Clock::now();
+  if (saved && backend_->running() && boot_ && boot_->shell && boot_->shell_ready.is_set() &&
+      !boot_->shell_error && !boot_->exited && !boot_->panicked) {
+    co_await restore_in_place(snapshot, dir, *saved, operation);
+  } else {
+    if (boot_) boot_->expect_exit = true;  // the old VMM goes away
+    auto fresh = new_boot();
+    auto boot = fresh.first;
+    backend::Events events = std::move(fresh.second);
+    boot->network_configured = true;  // the snapshot has the guest's addresses
+    co_await driver_.network().start();
+    log_info(name(), fmt::format("restoring snapshot '{}'", snapshot));
+    std::optional<std::string> failure;
+    auto attachment = driver_.network().attachment(name());
+    try {
+      co_await backend_->snapshot_restore(dir, std::move(events), std::move(attachment));
+    } catch (const backend::StartFailure& e) {
+      failure = e.what();
+    }
+    if (failure) co_await fail_start(operation, *failure);
+    asio::co_spawn(driver_.executor(), connect_shell(boot, saved), asio::detached);
+    (void)co_await ensure_shell(operation);
+  }
   log_info(name(), fmt::format("snapshot '{}' restored in {}", snapshot,
                                format_duration(Clock::now() - t0)));
+}
+
+awaitable<void> MachineImpl::restore_in_place(std::string snapshot, fs::path dir, SavedShell saved,
+                                              std::string operation) {
+  auto boot = boot_;
+  log_info(name(), fmt::format("restoring snapshot '{}' in the running {}", snapshot,
+                               backend_->vmm_name()));
+  const auto deadline = deadline_after(std::chrono::minutes(5));
+  auto load = backend_->snapshot_load(dir);
+  auto loaded = co_await race(std::move(load), deadline, boot->abort);
+  if (loaded.end == RaceEnd::done) {
+    auto resume = boot->shell->resume(saved.session);
+    auto resumed =
+        co_await race(std::move(resume), deadline_after(std::chrono::seconds(60)), boot->abort);
+    if (resumed.end == RaceEnd::done) {
+      boot->user_net_ready = saved.user_net_ready;
+      boot->network_configured = true;
+      co_return;
+    }
+    if (resumed.end == RaceEnd::deadline)
+      throw BootError(fmt::format("machine '{}': {}: the restored guest's shell did not answer "
+                                  "within 60 s{}",
+                                  name(), operation, tails()),
+                      name(), operation);
+  } else if (loaded.end == RaceEnd::deadline) {
+    throw TimeoutError(fmt::format("machine '{}': {}: {} did not load the snapshot within 5 "
+                                   "minutes{}",
+                                   name(), operation, backend_->vmm_name(), tails()),
+                       name(), operation, std::chrono::minutes(5));
+  }
+  if (driver_.expired()) throw_global_timeout(operation);
+  throw down_error(*boot, operation, "while restoring the snapshot");
 }
 
 awaitable<std::size_t> MachineImpl::raw_exchange(std::string line, std::string terminator) {

@@ -63,11 +63,22 @@ class MachineImpl {
 
  private:
   struct Boot;
-  awaitable<void> connect_shell(std::shared_ptr<Boot> boot);
+  /// What the host must know to take a restored guest's shell over again (resumable shells).
+  struct SavedShell {
+    shell::Session session;
+    bool user_net_ready = false;
+  };
+  /// Connects the guest shell of `boot` (waiting for its banner), or, with `resume`, takes over
+  /// the shell session a restored snapshot holds. Sets boot->shell_ready either way.
+  awaitable<void> connect_shell(std::shared_ptr<Boot> boot,
+                                std::optional<SavedShell> resume = std::nullopt);
   /// Kills the VMM that failed to come up and throws the BootError for `operation`.
   awaitable<void> fail_start(std::string operation, std::string failure);
   /// A new Boot for a VMM about to start (or be restored), with its events wired to it.
   std::pair<std::shared_ptr<Boot>, backend::Events> new_boot();
+  /// snapshot_restore in the running VMM, resuming the saved shell session on its connection.
+  awaitable<void> restore_in_place(std::string snapshot, std::filesystem::path dir,
+                                   SavedShell saved, std::string operation);
   /// Where snapshot `name` lives. Throws: Error for an invalid name.
   std::filesystem::path snapshot_dir(const std::string& name, const std::string& operation) const;
   awaitable<std::shared_ptr<Boot>> ensure_shell(const std::string& operation);
@@ -113,6 +124,8 @@ class MachineImpl {
   std::size_t console_cursor_ = 0;
   /// The guest step that gives a direct-boot guest its vlan addresses (empty: none).
   std::string network_setup_;
+  /// The shell sessions of this machine's snapshots (resumable shells only), by snapshot name.
+  std::map<std::string, SavedShell> saved_shells_;
   /// Host ends of forward_port on the TAP path (the VMM's user network is in the namespace).
   std::vector<std::unique_ptr<net::PortProxy>> port_proxies_;
 };

@@ -45,6 +45,24 @@ void Shell::reset() {
   session_ = make_nonce(rng_);
 }
 
+Session Shell::session() const { return Session{session_, output_ == data_.get()}; }
+
+awaitable<void> Shell::resume(Session session) {
+  inflight_.reset();
+  session_ = session.id;
+  if (session.data_port && !data_)
+    throw ChannelError(ChannelError::Kind::malformed,
+                       "the restored guest writes output to a data port the VMM does not offer");
+  output_ = session.data_port ? data_.get() : control_.get();
+  const Nonce sync = make_nonce(rng_);
+  inflight_ = std::make_unique<Inflight>("(attest shell resync)", command_line(":", sync, {}), sync,
+                                         session_);
+  co_await write_rest(*inflight_);
+  co_await read_until_end(*inflight_);
+  inflight_.reset();
+  ready_ = true;
+}
+
 void Shell::close() noexcept {
   error_code ec;
   for (Socket* s : {control_.get(), data_.get()}) {

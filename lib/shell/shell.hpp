@@ -34,6 +34,13 @@ struct Result {
   std::string output;
 };
 
+/// The guest side of a connected shell as the host knows it: enough to take the shell over again
+/// after a snapshot restore brought the guest back to that moment.
+struct Session {
+  Nonce id;
+  bool data_port = false;  ///< output travels over the data port (else the console)
+};
+
 class Shell {
  public:
   Shell(Channel channel, std::string machine);
@@ -45,6 +52,13 @@ class Shell {
   /// Forgets the current guest shell after the guest rebooted: the connection stays (the VMM
   /// kept it), a new session starts, and handshake() must run again.
   void reset();
+  /// The connected session (valid once ready()).
+  Session session() const;
+  /// Takes over `session` after a snapshot restore put the guest back at the moment it was saved
+  /// (its shell idle, the protocol installed): no banner, no setup. A command in flight is
+  /// forgotten (it never ran in the restored guest), and one sync round trip skips whatever the
+  /// connection still held from before the restore. Throws: ChannelError.
+  awaitable<void> resume(Session session);
   /// Runs one command. Throws: ChannelError.
   awaitable<Result> run(std::string command,
                         std::optional<std::chrono::milliseconds> guest_timeout);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -20,6 +21,12 @@ struct Globals {
   std::optional<std::filesystem::path> config;
   DriverOptions options;
   std::unique_ptr<Driver> driver;
+  // Per-test restore.
+  bool restore = false;
+  std::function<void(Driver&)> setup;
+  std::vector<std::string> baseline;  ///< the machines saved in the baseline snapshot
+  bool baseline_taken = false;
+  std::string baseline_failure;  ///< why the baseline could not be taken
 };
 
 Globals& globals() {
@@ -51,11 +58,73 @@ Driver& driver() {
   return *g.driver;
 }
 
-void reset_driver() noexcept { globals().driver.reset(); }
+void reset_driver() noexcept {
+  auto& g = globals();
+  g.driver.reset();
+  g.baseline.clear();
+  g.baseline_taken = false;
+  g.baseline_failure.clear();
+}
+
+void restore_before_each_test(std::function<void(Driver&)> setup) {
+  auto& g = globals();
+  g.restore = true;
+  g.setup = std::move(setup);
+}
+
+bool per_test_restore() {
+  const char* env = std::getenv("ATTEST_PER_TEST_RESTORE");
+  return globals().restore || (env != nullptr && std::string_view(env) == "1");
+}
 
 const char* suite_name() {
   const char* env = std::getenv("ATTEST_SUITE");
   return env != nullptr && *env != '\0' ? env : "attest";
+}
+
+namespace {
+
+/// Boots every machine, runs the setup and saves the baseline. Throws: Error.
+void take_baseline(Globals& g) {
+  auto& d = testing::driver();
+  const auto t0 = std::chrono::steady_clock::now();
+  attest::detail::log_info("", "per-test restore: booting the machines for the baseline snapshot");
+  d.start_all();
+  for (Machine& m : d.machines()) m.connect();
+  if (g.setup) g.setup(d);
+  for (Machine& m : d.machines()) {
+    m.snapshot_create(baseline_snapshot);
+    g.baseline.push_back(m.name());
+  }
+  attest::detail::log_info(
+      "", fmt::format("per-test restore: baseline of {} machine(s) taken in {}", g.baseline.size(),
+                      attest::detail::format_duration(std::chrono::steady_clock::now() - t0)));
+}
+
+}  // namespace
+
+void VmTest::SetUp() {
+  auto& g = globals();
+  if (!per_test_restore()) return;
+  if (!g.baseline_failure.empty()) FAIL() << g.baseline_failure;
+  if (!g.baseline_taken) {
+    g.baseline_taken = true;
+    try {
+      take_baseline(g);
+    } catch (const Error& e) {
+      // Without a baseline no test can start from it: the later tests fail with this cause.
+      g.baseline_failure =
+          fmt::format("per-test restore: the baseline snapshot could not be taken: {}", e.what());
+      FAIL() << g.baseline_failure;
+    }
+    return;
+  }
+  try {
+    for (const auto& name : g.baseline)
+      testing::driver().machine(name).snapshot_restore(baseline_snapshot);
+  } catch (const Error& e) {
+    FAIL() << "per-test restore: " << e.what();
+  }
 }
 
 void VmTest::TestBody() {
@@ -80,7 +149,14 @@ void VmTest::TearDown() {
       }
     }
   }
-  g.driver->halt_all();
+  if (!per_test_restore() || !g.baseline_failure.empty()) {
+    g.driver->halt_all();
+    return;
+  }
+  // Per-test restore: the baseline machines stay up for the next test's restore; any others
+  // (created by the test) go.
+  for (Machine& m : g.driver->machines())
+    if (std::find(g.baseline.begin(), g.baseline.end(), m.name()) == g.baseline.end()) m.halt();
 }
 
 Machine& VmTest::machine(std::string_view name, Where where) {
@@ -144,7 +220,7 @@ namespace {
   std::fprintf(
       stderr,
       "attest: %s\nusage: %s [--config FILE] [--output-dir DIR] [--global-timeout SECONDS] "
-      "[--gtest_* flags]\n",
+      "[--per-test-restore] [--gtest_* flags]\n",
       message.c_str(), "TEST-BINARY");
   std::exit(2);
 }
@@ -177,6 +253,8 @@ int attest_main(int argc, char** argv) {
         usage_error(
             fmt::format("--global-timeout expects a positive number of seconds, got '{}'", *v));
       options.global_timeout = std::chrono::milliseconds(static_cast<long long>(s * 1000));
+    } else if (arg == "--per-test-restore") {
+      restore_before_each_test(std::move(globals().setup));
     } else {
       if (arg == "--gtest_list_tests") listing = true;
       rest.push_back(argv[i]);

@@ -86,10 +86,32 @@ TEST(qemu_args_test, direct_boot) {
                         "-cpu max -m 128 -smp 2 -bios /q/qboot.rom -kernel /k/vmlinuz "
                         "-initrd /k/initrd.img -append console=ttyS0 panic=-1 "));
   EXPECT_THAT(a, HasSubstr("-drive file=/d/root.img,format=qcow2,if=virtio,readonly=on "));
-  // A fresh disk lives in the machine's state directory.
-  EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk1.raw,format=raw,if=virtio ",
+  // A fresh disk is a qcow2 image in the machine's state directory (snapshots need qcow2).
+  EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk1.qcow2,format=qcow2,if=virtio ",
                                        paths.state_dir.string())));
   EXPECT_THAT(a, HasSubstr("-serial stdio -display none -no-reboot"));
+  EXPECT_THAT(l.args, Not(Contains("-S")));
+}
+
+TEST(qemu_args_test, a_restore_starts_qemu_paused_on_both_paths) {
+  MachineConfig m;
+  m.name = "vm";
+  m.kernel = "/k/vmlinuz";
+  m.qemu_args = {"-snapshot-test-extra"};
+  const auto direct = qemu_launch(m, paths, sockets, Accel::tcg, true, false, "", {}, true);
+  // -S before the user's extra arguments, which stay last.
+  EXPECT_THAT(joined(direct.args), HasSubstr("-S -snapshot-test-extra"));
+  m.kernel.clear();
+  m.start_command = "/nix/store/x/bin/run-vm-vm";
+  const auto script = qemu_launch(m, paths, sockets, Accel::tcg, false, false, "", {}, true);
+  EXPECT_THAT(script.args, Contains("-S"));
+}
+
+TEST(qemu_args_test, qemu_img_is_found_next_to_qemu) {
+  EXPECT_EQ(qemu_img_program("qemu-system-x86_64"), "qemu-img");
+  EXPECT_EQ(qemu_img_program("/usr/bin/qemu-system-x86_64"), "/usr/bin/qemu-img");
+  // No qemu-img beside it: the one in PATH.
+  EXPECT_EQ(qemu_img_program("/nonexistent/bin/qemu-system-x86_64"), "qemu-img");
 }
 
 TEST(qemu_args_test, accelerators) {

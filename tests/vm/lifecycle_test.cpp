@@ -23,7 +23,7 @@ ATTEST_TEST(start_is_idempotent_and_connect_waits_for_the_shell) {
   m.connect();
   EXPECT_TRUE(m.is_up());
   EXPECT_EQ(m.backend(), "qemu");
-  EXPECT_FALSE(m.has(attest::Capability::snapshot));
+  EXPECT_TRUE(m.has(attest::Capability::snapshot));
   EXPECT_THAT(m.get_console_log(), HasSubstr(""));
 }
 
