@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,7 +27,36 @@ struct DriverOptions {
 
 namespace detail {
 class DriverImpl;
-}
+struct PollingConditionState;
+}  // namespace detail
+
+/// An active polling condition (see Driver::polling_condition). Destroying it (or release())
+/// deactivates the condition. Movable, not copyable; it must not outlive its Driver.
+class [[nodiscard]] PollingCondition {
+ public:
+  PollingCondition(PollingCondition&& other) noexcept;
+  PollingCondition& operator=(PollingCondition&& other) noexcept;
+  PollingCondition(const PollingCondition&) = delete;
+  PollingCondition& operator=(const PollingCondition&) = delete;
+  ~PollingCondition();
+
+  /// The description given to polling_condition (default "polling condition").
+  const std::string& description() const noexcept;
+  /// Whether commands still check the condition.
+  bool active() const noexcept;
+  /// Deactivates the condition now (idempotent).
+  void release() noexcept;
+  /// Checks the condition once a second, regardless of its interval, until it holds (NixOS
+  /// `.wait`). Throws: TimeoutError naming the condition (with its last exception, if any).
+  void wait(std::chrono::milliseconds timeout = default_timeout, Where where = Where::current());
+
+ private:
+  friend class Driver;
+  PollingCondition(detail::DriverImpl& driver,
+                   std::shared_ptr<detail::PollingConditionState> state);
+  detail::DriverImpl* driver_;
+  std::shared_ptr<detail::PollingConditionState> state_;
+};
 
 /// Runs the machines of one configuration.
 ///
@@ -55,6 +85,51 @@ class Driver {
   void start_all(Where where = Where::current());
   /// Kills every VMM now; used between tests and on teardown.
   void halt_all() noexcept;
+
+  /// Waits for every machine to power off (wait_for_shutdown on each, `timeout` each), then
+  /// cancels the global timeout (NixOS `join_all`). Throws: TimeoutError.
+  void join_all(std::chrono::milliseconds timeout = default_timeout,
+                Where where = Where::current());
+
+  /// Adds a machine that is not in the configuration. `config` is validated as load_config does
+  /// (its name must be new; vlans are not supported for machines added here); a `start_command`
+  /// (a NixOS run-<name>-vm script) or a direct boot both work. The machine is not started; it is
+  /// halted and cleaned up with the others. Throws: ConfigError naming the field.
+  ///
+  /// **Example**: `auto mc = driver.config().machines[0]; mc.name = "client";`
+  /// `auto& client = driver.create_machine(mc);`
+  Machine& create_machine(MachineConfig config, Where where = Where::current());
+
+  /// Runs `fn(m)` for each machine at once, each on its own thread (Machine methods may be called
+  /// from several threads, one thread per machine), and returns when all have finished. Throws the
+  /// first error that occurred (the others are logged); an exception that is not an attest::Error
+  /// becomes an Error naming the machine.
+  ///
+  /// **Example**: `driver.wait_all(driver.machines(), [](Machine& m) { m.wait_for_unit("x"); });`
+  void wait_all(const std::vector<std::reference_wrapper<Machine>>& machines,
+                const std::function<void(Machine&)>& fn, Where where = Where::current());
+
+  /// Starts echoing the machines' serial console lines to the log (the default).
+  void serial_stdout_on() noexcept;
+  /// Stops echoing serial console lines to the log; the console logs keep being recorded
+  /// (get_console_log, `<output dir>/<machine>.console.log`, wait_for_console_text).
+  void serial_stdout_off() noexcept;
+
+  /// Activates `condition` until the returned guard is destroyed: before each guest command (and
+  /// each attempt of a wait, and block/unblock/forward_port) on any machine, the condition is
+  /// called on the calling thread if more than `interval` has passed since its last check.
+  /// Returning false or throwing aborts the command with PollingConditionError naming
+  /// `description`. Commands the condition runs itself do not check it again.
+  ///
+  /// **Example**:
+  /// ```
+  /// auto alive = driver.polling_condition("server is up",
+  ///                                       [&] { return server.execute("pidof app").status == 0;
+  ///                                       });
+  /// client.wait_until_succeeds("curl server");
+  /// ```
+  PollingCondition polling_condition(std::string description, std::function<bool()> condition,
+                                     std::chrono::milliseconds interval = 2s);
 
   const Config& config() const noexcept;
   const std::filesystem::path& output_dir() const noexcept;

@@ -145,4 +145,17 @@ class Unsupported : public Error {
   using Error::Error;
 };
 
+/// An active polling condition (Driver::polling_condition) returned false or threw before a
+/// command; the command did not run (NixOS `PollingConditionError`).
+class PollingConditionError : public Error {
+ public:
+  PollingConditionError(std::string message, std::string machine, std::string operation,
+                        std::string description, Where where = Where::current());
+  /// The condition's description.
+  const std::string& description() const noexcept { return description_; }
+
+ private:
+  std::string description_;
+};
+
 }  // namespace attest

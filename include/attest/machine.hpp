@@ -144,6 +144,17 @@ class Machine {
   /// Kills the VMM now, without waiting for the guest (the fixture does this after each test).
   void halt() noexcept;
 
+  /// Copies a host file or directory (recursively) to `target` in the guest, as `cp -r` would: an
+  /// existing directory `target` receives it inside, else it becomes `target`; missing parent
+  /// directories are made. Mode bits follow the host; the copy is owned by root. Goes through the
+  /// shared directory when the guest mounts it at /tmp/shared (NixOS guests do), else through the
+  /// shell (a tar archive in base64). Throws: Error when the source cannot be read,
+  /// CommandFailed when the guest cannot write.
+  ///
+  /// **Example**: `m.copy_from_host("testdata/site", "/srv/www");`
+  void copy_from_host(const std::filesystem::path& source, std::string_view target,
+                      Where where = Where::current());
+
   /// Copies a host file into the guest through the shell (base64), as NixOS does.
   /// Throws: Error when the file cannot be read, CommandFailed when the guest cannot write.
   void copy_from_host_via_shell(const std::filesystem::path& source, std::string_view target,

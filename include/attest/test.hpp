@@ -23,6 +23,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "attest/driver.hpp"
 #include "attest/error.hpp"
@@ -104,6 +105,30 @@ class VmTest : public ::testing::Test {
   void start_all(Where where = Where::current());
   /// The driver behind the machines.
   Driver& driver();
+
+  /// Driver::join_all: waits for every machine to power off, then cancels the global timeout.
+  void join_all(std::chrono::milliseconds timeout = default_timeout,
+                Where where = Where::current());
+  /// Driver::create_machine: adds a machine that is not in the configuration. It stays for the
+  /// rest of the test binary (halted after each test, like the others).
+  Machine& create_machine(MachineConfig config, Where where = Where::current());
+  /// Driver::wait_all: runs `fn(m)` for each machine at once, one thread each.
+  ///
+  /// **Example**: `wait_all({server, client}, [](attest::Machine& m) { m.wait_for_unit("x"); });`
+  void wait_all(const std::vector<std::reference_wrapper<Machine>>& machines,
+                const std::function<void(Machine&)>& fn, Where where = Where::current());
+  /// Driver::serial_stdout_on / serial_stdout_off (turned back on after each test).
+  void serial_stdout_on();
+  void serial_stdout_off();
+  /// Driver::polling_condition: active until the returned guard is destroyed.
+  ///
+  /// **Example**:
+  /// ```
+  /// auto up = polling_condition("server is up", [&] { return server.is_up(); });
+  /// client.succeed("curl server");   // throws PollingConditionError if the server went down
+  /// ```
+  PollingCondition polling_condition(std::string description, std::function<bool()> condition,
+                                     std::chrono::milliseconds interval = 2s);
 
   /// Runs `fn` once as a named step: logged with its time, named in failures. Returns fn's result.
   template <class F>

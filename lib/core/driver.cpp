@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include "attest/driver.hpp"
 #include "core/driver_impl.hpp"
@@ -103,7 +106,7 @@ void DriverImpl::on_global_timeout() {
   expired_ = true;
   log_error("", fmt::format("the global timeout of {} expired: halting every machine",
                             format_duration(global_timeout_)));
-  for (auto& m : machines_) m->impl().backend().kill();
+  for (auto* m : machines()) m->impl().backend().kill();
   global_abort_.set();
   // Whatever the test thread is doing, it must end: failing attest calls end it unless user code
   // is stuck elsewhere, so exit after a grace period (NixOS kills the test in the same way).
@@ -126,7 +129,8 @@ void DriverImpl::check_expired(std::string_view machine, std::string_view operat
 void DriverImpl::halt_all() noexcept {
   try {
     auto op = [](DriverImpl& d) -> awaitable<void> {
-      for (auto& m : d.machines_) co_await m->impl().halt();
+      const auto all = d.machines();
+      for (auto* m : all) co_await m->impl().halt();
     };
     run(op(*this));
   } catch (const std::exception& e) {
@@ -140,7 +144,10 @@ DriverImpl::~DriverImpl() {
     auto op = [](DriverImpl& d) -> awaitable<void> {
       d.global_timer_.cancel();
       d.grace_timer_.cancel();
-      d.machines_.clear();
+      {
+        std::lock_guard lock(d.machines_mutex_);
+        d.machines_.clear();
+      }
       co_await d.network_->shutdown();
     };
     run(op(*this));
@@ -154,6 +161,143 @@ DriverImpl::~DriverImpl() {
   fs::remove_all(state_root_, ec);
 }
 
+std::vector<Machine*> DriverImpl::machines() const {
+  std::lock_guard lock(machines_mutex_);
+  std::vector<Machine*> out;
+  out.reserve(machines_.size());
+  for (const auto& m : machines_) out.push_back(m.get());
+  return out;
+}
+
+Machine& DriverImpl::add_machine(MachineConfig config) {
+  const std::string name = config.name;
+  auto taken = [&] {
+    for (const auto& m : machines_)
+      if (m->name() == name) return true;
+    return false;
+  };
+  auto duplicate = [&] {
+    return ConfigError(fmt::format("driver: create_machine: machine '{}': field 'name': a machine "
+                                   "of that name exists already",
+                                   name),
+                       name, "create_machine");
+  };
+  {
+    std::lock_guard lock(machines_mutex_);
+    if (taken()) throw duplicate();
+  }
+  // Backends and consoles are made on the I/O thread, where all VM state lives.
+  auto make = [](DriverImpl& d, MachineConfig mc) -> awaitable<std::unique_ptr<Machine>> {
+    co_return std::make_unique<Machine>(std::make_unique<MachineImpl>(d, std::move(mc)));
+  };
+  auto machine = run(make(*this, std::move(config)));
+  std::lock_guard lock(machines_mutex_);
+  if (taken()) throw duplicate();  // added by another thread meanwhile
+  auto& added = *machine;
+  const auto at = std::find_if(machines_.begin(), machines_.end(),
+                               [&](const auto& m) { return m->name() > name; });
+  machines_.insert(at, std::move(machine));
+  return added;
+}
+
+awaitable<void> CallerLink::check_conditions() {
+  {
+    std::lock_guard lock(mutex_);
+    requested_ = true;
+  }
+  cv_.notify_all();
+  co_await answered_.wait();
+  answered_.reset();
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+std::shared_ptr<PollingConditionState> DriverImpl::add_polling_condition(
+    std::string description, std::function<bool()> check, std::chrono::milliseconds interval) {
+  auto state = std::make_shared<PollingConditionState>();
+  state->description = description.empty() ? std::string("polling condition") : description;
+  state->check = std::move(check);
+  state->interval = interval;
+  std::lock_guard lock(conditions_mutex_);
+  conditions_.push_back(state);
+  ++polling_active_;
+  return state;
+}
+
+void DriverImpl::remove_polling_condition(
+    const std::shared_ptr<PollingConditionState>& state) noexcept {
+  std::lock_guard lock(conditions_mutex_);
+  const auto it = std::find(conditions_.begin(), conditions_.end(), state);
+  if (it == conditions_.end()) return;
+  (*it)->active = false;
+  conditions_.erase(it);
+  --polling_active_;
+}
+
+std::optional<std::string> DriverImpl::run_polling_condition(PollingConditionState& state) {
+  const auto finish = [&] {
+    std::lock_guard lock(conditions_mutex_);
+    --state.entered;
+    state.last_called = Clock::now();
+    state.called = true;
+  };
+  log_info("", fmt::format("checking polling condition '{}'", state.description));
+  std::optional<std::string> failure;
+  try {
+    if (!state.check()) failure = "it returned false";
+  } catch (const std::exception& e) {
+    failure = fmt::format("it threw: {}", e.what());
+  } catch (...) {
+    failure = "it threw a non-standard exception";
+  }
+  finish();
+  log_info("", fmt::format("polling condition {}: {}", failure ? "failed" : "succeeded",
+                           state.description));
+  return failure;
+}
+
+void DriverImpl::check_polling_conditions(std::string_view machine, std::string_view operation) {
+  if (!polling_active()) return;
+  std::vector<std::shared_ptr<PollingConditionState>> due;
+  {
+    std::lock_guard lock(conditions_mutex_);
+    due = conditions_;
+  }
+  for (auto& state : due) {
+    {
+      std::lock_guard lock(conditions_mutex_);
+      const bool overdue = !state->called || Clock::now() - state->last_called > state->interval;
+      // A condition being checked (by this thread, whose command is one of the condition's own,
+      // or by another) is not checked again meanwhile.
+      if (!state->active || state->entered > 0 || !overdue) continue;
+      ++state->entered;
+    }
+    if (auto failure = run_polling_condition(*state)) {
+      const std::string who =
+          machine.empty() ? std::string("driver") : fmt::format("machine '{}'", machine);
+      throw PollingConditionError(fmt::format("{}: {}: polling condition failed: {} ({}); the "
+                                              "command did not run",
+                                              who, operation, state->description, *failure),
+                                  std::string(machine), std::string(operation), state->description);
+    }
+  }
+}
+
+void DriverImpl::host_sleep(std::chrono::milliseconds duration, std::string_view operation) {
+  check_expired("", operation);
+  auto op = [](DriverImpl& d, std::chrono::milliseconds t, std::string op) -> awaitable<void> {
+    if (!co_await sleep_until(deadline_after(t), d.global_abort())) d.check_expired("", op);
+  };
+  run(op(*this, duration, std::string(operation)));
+}
+
+void DriverImpl::cancel_global_timeout() {
+  auto op = [](DriverImpl& d) -> awaitable<void> {
+    d.global_timer_.cancel();
+    co_return;
+  };
+  run(op(*this));
+}
+
 }  // namespace detail
 
 Driver::Driver(const std::filesystem::path& config_file, DriverOptions options)
@@ -165,11 +309,11 @@ Driver::Driver(Config config, DriverOptions options)
 Driver::~Driver() = default;
 
 Machine& Driver::machine(std::string_view name, Where where) {
-  for (auto& m : impl_->machines())
+  const auto all = impl_->machines();
+  for (auto* m : all)
     if (m->name() == name) return *m;
   std::string known;
-  for (auto& m : impl_->machines())
-    known += fmt::format("{}{}", known.empty() ? "" : ", ", m->name());
+  for (auto* m : all) known += fmt::format("{}{}", known.empty() ? "" : ", ", m->name());
   Error e(fmt::format("driver: there is no machine named '{}' (machines: {})", name, known), "",
           "machine", where);
   throw e;
@@ -177,7 +321,7 @@ Machine& Driver::machine(std::string_view name, Where where) {
 
 std::vector<std::reference_wrapper<Machine>> Driver::machines() {
   std::vector<std::reference_wrapper<Machine>> out;
-  for (auto& m : impl_->machines()) out.emplace_back(*m);
+  for (auto* m : impl_->machines()) out.emplace_back(*m);
   return out;
 }
 
@@ -188,10 +332,10 @@ void Driver::start_all(Where where) {
       // All VMMs start at once; each start returns when its control socket answers, and the
       // guests then boot side by side while the test goes on.
       auto ex = co_await asio::this_coro::executor;
-      using Op = decltype(asio::co_spawn(ex, d.machines().front()->impl().start(), asio::deferred));
+      const auto all = d.machines();
+      using Op = decltype(asio::co_spawn(ex, all.front()->impl().start(), asio::deferred));
       std::vector<Op> ops;
-      for (auto& m : d.machines())
-        ops.push_back(asio::co_spawn(ex, m->impl().start(), asio::deferred));
+      for (auto* m : all) ops.push_back(asio::co_spawn(ex, m->impl().start(), asio::deferred));
       auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
                                  .async_wait(asio::experimental::wait_for_all(), use_awaitable);
       (void)order;
@@ -210,11 +354,153 @@ const std::filesystem::path& Driver::output_dir() const noexcept { return impl_-
 
 void Driver::host_sleep(std::chrono::milliseconds duration) {
   impl_->check_expired("", "host_sleep");
-  auto op = [](detail::DriverImpl& d, std::chrono::milliseconds t) -> awaitable<void> {
-    if (!co_await detail::sleep_until(deadline_after(t), d.global_abort()))
-      d.check_expired("", "host_sleep");
+  impl_->host_sleep(duration, "host_sleep");
+}
+
+void Driver::join_all(std::chrono::milliseconds timeout, Where where) {
+  detail::at(where, [&] {
+    detail::log_info("", "waiting for every machine to power off (join_all)");
+    for (Machine& m : machines()) m.wait_for_shutdown(timeout, where);
+    impl_->cancel_global_timeout();
+  });
+}
+
+Machine& Driver::create_machine(MachineConfig config, Where where) {
+  return detail::at(where, [&]() -> Machine& {
+    const std::string name = config.name;
+    try {
+      validate(config);
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("driver: create_machine: {}", e.what()), name,
+                        "create_machine");
+    }
+    if (!config.vlans.empty())
+      throw ConfigError(fmt::format("driver: create_machine: machine '{}': field 'vlans': machines "
+                                    "added during the test cannot join vlans (declare the machine "
+                                    "in the configuration instead)",
+                                    name),
+                        name, "create_machine");
+    auto& m = impl_->add_machine(std::move(config));
+    detail::log_info(name, "created (create_machine)");
+    return m;
+  });
+}
+
+void Driver::wait_all(const std::vector<std::reference_wrapper<Machine>>& machines,
+                      const std::function<void(Machine&)>& fn, Where where) {
+  struct Failure {
+    Machine* machine;
+    std::exception_ptr error;
   };
-  impl_->run(op(*impl_, duration));
+  std::mutex mutex;
+  std::vector<Failure> failures;  // in the order they happened
+  {
+    std::vector<std::jthread> threads;
+    threads.reserve(machines.size());
+    for (Machine& m : machines)
+      threads.emplace_back([&, mp = &m] {
+        try {
+          fn(*mp);
+        } catch (...) {
+          std::lock_guard lock(mutex);
+          failures.push_back({mp, std::current_exception()});
+        }
+      });
+  }  // joins every thread
+  if (failures.empty()) return;
+  for (std::size_t i = 1; i < failures.size(); ++i) {
+    try {
+      std::rethrow_exception(failures[i].error);
+    } catch (const std::exception& e) {
+      detail::log_error(failures[i].machine->name(),
+                        fmt::format("wait_all: also failed: {}", e.what()));
+    } catch (...) {
+      detail::log_error(failures[i].machine->name(), "wait_all: also failed (unknown exception)");
+    }
+  }
+  const auto& first = failures.front();
+  try {
+    std::rethrow_exception(first.error);
+  } catch (const Error&) {
+    throw;  // names its machine and keeps its type and call site
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("machine '{}': wait_all: {}", first.machine->name(), e.what()),
+                first.machine->name(), "wait_all", where);
+  } catch (...) {
+    throw Error(fmt::format("machine '{}': wait_all: a non-standard exception was thrown",
+                            first.machine->name()),
+                first.machine->name(), "wait_all", where);
+  }
+}
+
+void Driver::serial_stdout_on() noexcept { detail::Log::get().set_serial_echo(true); }
+
+void Driver::serial_stdout_off() noexcept { detail::Log::get().set_serial_echo(false); }
+
+PollingCondition Driver::polling_condition(std::string description, std::function<bool()> condition,
+                                           std::chrono::milliseconds interval) {
+  auto state = impl_->add_polling_condition(std::move(description), std::move(condition), interval);
+  return PollingCondition(*impl_, std::move(state));
+}
+
+PollingCondition::PollingCondition(detail::DriverImpl& driver,
+                                   std::shared_ptr<detail::PollingConditionState> state)
+    : driver_(&driver), state_(std::move(state)) {}
+
+PollingCondition::PollingCondition(PollingCondition&& other) noexcept
+    : driver_(other.driver_), state_(std::move(other.state_)) {}
+
+PollingCondition& PollingCondition::operator=(PollingCondition&& other) noexcept {
+  if (this != &other) {
+    release();
+    driver_ = other.driver_;
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+PollingCondition::~PollingCondition() { release(); }
+
+const std::string& PollingCondition::description() const noexcept {
+  static const std::string none;
+  return state_ ? state_->description : none;
+}
+
+bool PollingCondition::active() const noexcept { return state_ && state_->active; }
+
+void PollingCondition::release() noexcept {
+  if (state_) driver_->remove_polling_condition(state_);
+  state_.reset();
+}
+
+void PollingCondition::wait(std::chrono::milliseconds timeout, Where where) {
+  detail::at(where, [&] {
+    if (!state_)
+      throw Error("driver: wait on a released polling condition", "", "PollingCondition::wait");
+    const auto deadline = deadline_after(timeout);
+    int attempts = 0;
+    std::string last;
+    for (;;) {
+      ++attempts;
+      {
+        std::lock_guard lock(driver_->conditions_mutex());
+        ++state_->entered;
+      }
+      auto failure = driver_->run_polling_condition(*state_);
+      if (!failure) return;
+      last = *failure;
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= std::chrono::milliseconds::zero()) break;
+      driver_->host_sleep(std::min(left, std::chrono::milliseconds(1000)),
+                          "PollingCondition::wait");
+    }
+    throw TimeoutError(
+        fmt::format("driver: waiting for polling condition '{}': it did not hold within {} ({} "
+                    "attempts; last: {})",
+                    state_->description, detail::format_duration(timeout), attempts, last),
+        "", "PollingCondition::wait", timeout);
+  });
 }
 
 }  // namespace attest

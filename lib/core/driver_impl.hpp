@@ -4,9 +4,13 @@
 #pragma once
 
 #include <boost/asio/use_future.hpp>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,6 +19,38 @@
 #include "net/network.hpp"
 
 namespace attest::detail {
+
+/// One polling condition. Its fields are guarded by DriverImpl's condition mutex; `check` runs on
+/// the calling thread without it.
+struct PollingConditionState {
+  std::string description;
+  std::function<bool()> check;
+  std::chrono::milliseconds interval{};
+  Clock::time_point last_called{};
+  bool called = false;
+  /// Checks of this condition in progress: while one runs, the commands it runs do not check it.
+  int entered = 0;
+  bool active = true;
+};
+
+/// Lets a coroutine started by DriverImpl::run_polled ask the thread waiting for it to check the
+/// polling conditions (they call Machine methods, which must not run on the I/O thread), and wait
+/// for the answer.
+class CallerLink {
+ public:
+  explicit CallerLink(const asio::any_io_executor& ex) : answered_(ex) {}
+  /// I/O thread: has the waiting thread check the polling conditions; rethrows their error.
+  awaitable<void> check_conditions();
+
+ private:
+  friend class DriverImpl;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool requested_ = false;    ///< guarded by mutex_
+  bool done_ = false;         ///< guarded by mutex_
+  std::exception_ptr error_;  ///< I/O thread only
+  Event answered_;            ///< I/O thread only
+};
 
 class DriverImpl {
  public:
@@ -31,6 +67,61 @@ class DriverImpl {
     return asio::co_spawn(io_, std::move(op), asio::use_future).get();
   }
 
+  /// Like run(), but while waiting, checks the polling conditions for `machine`'s `operation`
+  /// whenever the coroutine asks through `link` (waits do before each attempt).
+  template <class T>
+  T run_polled(awaitable<T> op, const std::shared_ptr<CallerLink>& link, std::string_view machine,
+               std::string_view operation) {
+    if (std::this_thread::get_id() == thread_.get_id())
+      throw std::logic_error("attest: a Driver or Machine method was called on the I/O thread");
+    using Value = std::conditional_t<std::is_void_v<T>, char, T>;
+    std::optional<Value> value;
+    std::exception_ptr error;
+    asio::co_spawn(io_, std::move(op),
+                   [link, &value, &error](std::exception_ptr e, auto&&... result) {
+                     std::lock_guard lock(link->mutex_);
+                     error = e;
+                     if constexpr (sizeof...(result) > 0)
+                       if (!e) value.emplace(std::move(result)...);
+                     link->done_ = true;
+                     link->cv_.notify_all();
+                   });
+    std::unique_lock lock(link->mutex_);
+    for (;;) {
+      link->cv_.wait(lock, [&] { return link->done_ || link->requested_; });
+      if (link->done_) break;
+      link->requested_ = false;
+      lock.unlock();
+      std::exception_ptr failed;
+      try {
+        check_polling_conditions(machine, operation);
+      } catch (...) {
+        failed = std::current_exception();  // handed to the coroutine, which rethrows it
+      }
+      asio::post(io_, [link, failed] {
+        link->error_ = failed;
+        link->answered_.set();
+      });
+      lock.lock();
+    }
+    if (error) std::rethrow_exception(error);
+    if constexpr (!std::is_void_v<T>) return std::move(*value);
+  }
+
+  // Polling conditions (calling threads; guarded by their own mutex).
+  std::shared_ptr<PollingConditionState> add_polling_condition(std::string description,
+                                                               std::function<bool()> check,
+                                                               std::chrono::milliseconds interval);
+  void remove_polling_condition(const std::shared_ptr<PollingConditionState>& state) noexcept;
+  /// True while any polling condition is active (cheap; any thread).
+  bool polling_active() const noexcept { return polling_active_ > 0; }
+  /// Checks every active condition that is due and not being checked already.
+  /// Throws: PollingConditionError naming `machine`, `operation` and the condition.
+  void check_polling_conditions(std::string_view machine, std::string_view operation);
+  /// Runs one check of `state` now (entered while it runs). Returns the failure, empty when the
+  /// condition held.
+  std::optional<std::string> run_polling_condition(PollingConditionState& state);
+
   /// Throws TimeoutError when the global timeout has expired.
   void check_expired(std::string_view machine, std::string_view operation) const;
   bool expired() const noexcept { return expired_; }
@@ -41,7 +132,16 @@ class DriverImpl {
   const Config& config() const noexcept { return config_; }
   const std::filesystem::path& output_dir() const noexcept { return output_dir_; }
   const std::filesystem::path& state_root() const noexcept { return state_root_; }
-  std::vector<std::unique_ptr<Machine>>& machines() noexcept { return machines_; }
+  /// The machines (sorted by name); any thread. Machines are never removed before the driver
+  /// ends, so the pointers stay valid.
+  std::vector<Machine*> machines() const;
+  /// Adds a machine (create_machine); any thread. Throws: ConfigError when the name is taken.
+  Machine& add_machine(MachineConfig config);
+  /// Waits `duration` on the host; ends early with TimeoutError when the global timeout expires.
+  void host_sleep(std::chrono::milliseconds duration, std::string_view operation);
+  std::mutex& conditions_mutex() noexcept { return conditions_mutex_; }
+  /// Stops the global timeout (join_all).
+  void cancel_global_timeout();
   net::Network& network() noexcept { return *network_; }
 
   void halt_all() noexcept;
@@ -61,7 +161,11 @@ class DriverImpl {
   std::filesystem::path output_dir_;
   std::filesystem::path state_root_;
   std::unique_ptr<net::Network> network_;
-  std::vector<std::unique_ptr<Machine>> machines_;
+  mutable std::mutex machines_mutex_;
+  std::vector<std::unique_ptr<Machine>> machines_;  ///< guarded by machines_mutex_
+  std::mutex conditions_mutex_;
+  std::vector<std::shared_ptr<PollingConditionState>> conditions_;  ///< guarded by the mutex
+  std::atomic<int> polling_active_{0};
 };
 
 }  // namespace attest::detail

@@ -33,6 +33,12 @@ UnitError::UnitError(std::string message, std::string machine, std::string opera
       unit_(std::move(unit)),
       state_(std::move(state)) {}
 
+PollingConditionError::PollingConditionError(std::string message, std::string machine,
+                                             std::string operation, std::string description,
+                                             Where where)
+    : Error(std::move(message), std::move(machine), std::move(operation), where),
+      description_(std::move(description)) {}
+
 std::string_view to_string(Capability c) noexcept {
   switch (c) {
     case Capability::screenshot:

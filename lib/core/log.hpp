@@ -3,6 +3,7 @@
 // Thread-safe: the test thread and the I/O thread both write to it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -17,8 +18,9 @@ class Log {
   static Log& get();
   LogLevel level() const noexcept { return level_; }
   void set_level(LogLevel level) noexcept { level_ = level; }
-  bool enabled(LogLevel level) const noexcept { return level >= level_; }
-  /// Whether serial lines are echoed (NixOS serial_stdout_on/off).
+  bool enabled(LogLevel level) const noexcept { return level >= level_.load(); }
+  /// Whether serial lines are echoed (NixOS serial_stdout_on/off); the console log files and the
+  /// in-memory console keep recording either way.
   bool serial_echo() const noexcept { return serial_echo_; }
   void set_serial_echo(bool on) noexcept { serial_echo_ = on; }
 
@@ -27,8 +29,9 @@ class Log {
 
  private:
   Log();
-  LogLevel level_;
-  bool serial_echo_ = true;
+  // Atomic: the test threads set them while the I/O thread logs.
+  std::atomic<LogLevel> level_;
+  std::atomic<bool> serial_echo_{true};
   bool color_;
 };
 

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -24,6 +27,81 @@ namespace {
 
 std::string op_name(std::string_view op, std::string_view arg) {
   return fmt::format("{}({})", op, detail::excerpt(arg, 120));
+}
+
+/// Runs a guest command's coroutine once the due polling conditions held (NixOS checks them
+/// before every command).
+template <class T>
+T polled(detail::MachineImpl& m, std::string_view operation, awaitable<T> op) {
+  m.driver().check_polling_conditions(m.name(), operation);
+  return m.driver().run(std::move(op));
+}
+
+/// The same for a wait, whose coroutine also has them checked before each further attempt.
+template <class Make>
+auto polled_wait(detail::MachineImpl& m, std::string_view operation, Make make) {
+  auto& d = m.driver();
+  d.check_polling_conditions(m.name(), operation);
+  auto link = std::make_shared<detail::CallerLink>(d.executor());
+  return d.run_polled(make(link), link, m.name(), operation);
+}
+
+/// Runs a step of a copy; throws CommandFailed naming `what` on a non-zero status.
+CommandResult copy_step(detail::MachineImpl& m, const std::string& cmd,
+                        const std::string& operation, std::string_view what, const Where& where) {
+  auto r = polled(m, operation, m.execute(cmd, default_timeout, operation));
+  if (r.status != 0) {
+    auto message = fmt::format(
+        "machine '{}': {}: {} failed (exit code {}); see the console log "
+        "for the guest's error{}{}",
+        m.name(), operation, what, r.status,
+        r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output));
+    throw CommandFailed(std::move(message), m.name(), operation, detail::excerpt(cmd, 400),
+                        r.status, std::move(r.output), where);
+  }
+  return r;
+}
+
+/// Writes `bytes` to `target` in the guest through the shell, in base64 chunks.
+void write_via_shell(detail::MachineImpl& m, const std::string& bytes, std::string_view target,
+                     const std::string& operation, const Where& where) {
+  // The data travels inside the command line; chunks keep each line bounded.
+  constexpr std::size_t chunk = 3 * 1024 * 1024;
+  std::size_t offset = 0;
+  do {
+    const auto part = std::string_view(bytes).substr(offset, chunk);
+    const auto cmd = fmt::format("printf %s {} | base64 -d {} {}", detail::base64_encode(part),
+                                 offset == 0 ? ">" : ">>", shell_quote(target));
+    copy_step(m, cmd, operation, fmt::format("writing {} in the guest", target), where);
+    offset += part.size();
+  } while (offset < bytes.size());
+}
+
+/// Whether the guest has the host's shared directory at /tmp/shared: a marker file the host
+/// writes there must be visible in the guest.
+bool guest_mounts_shared_dir(detail::MachineImpl& m, const std::string& operation) {
+  static std::atomic<unsigned> counter{0};
+  std::error_code ec;
+  fs::create_directories(m.shared_dir(), ec);
+  const auto marker = fmt::format(".attest-probe-{}-{}-{}", m.name(), ::getpid(), ++counter);
+  const auto host_marker = m.shared_dir() / marker;
+  std::ofstream(host_marker).put('1');
+  auto r =
+      polled(m, operation, m.execute("test -e /tmp/shared/" + marker, default_timeout, operation));
+  fs::remove(host_marker, ec);
+  detail::log_debug(m.name(), fmt::format("{}: the guest {} the shared directory", operation,
+                                          r.status == 0 ? "mounts" : "does not mount"));
+  return r.status == 0;
+}
+
+/// Runs `command` until its success equals `want_success` (the waits built on commands).
+std::string wait_until(detail::MachineImpl& m, std::string command, bool want_success,
+                       milliseconds timeout, const std::string& operation,
+                       std::string waiting_for) {
+  return polled_wait(m, operation, [&](std::shared_ptr<detail::CallerLink> link) {
+    return m.wait_until(std::move(command), want_success, timeout, operation,
+                        std::move(waiting_for), std::move(link));
+  });
 }
 
 }  // namespace
@@ -48,13 +126,13 @@ void Machine::connect(Where where) {
 
 CommandResult Machine::execute(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
-    return impl_->driver().run(impl_->execute(std::string(command), timeout, "execute"));
+    return polled(*impl_, "execute", impl_->execute(std::string(command), timeout, "execute"));
   });
 }
 
 std::string Machine::succeed(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
-    auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "succeed"));
+    auto r = polled(*impl_, "succeed", impl_->execute(std::string(command), timeout, "succeed"));
     if (r.status != 0) {
       // The message is built before the output moves into the error.
       auto message =
@@ -70,7 +148,7 @@ std::string Machine::succeed(std::string_view command, milliseconds timeout, Whe
 
 std::string Machine::fail(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
-    auto r = impl_->driver().run(impl_->execute(std::string(command), timeout, "fail"));
+    auto r = polled(*impl_, "fail", impl_->execute(std::string(command), timeout, "fail"));
     if (r.status == 0) {
       auto message =
           fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
@@ -86,56 +164,50 @@ std::string Machine::fail(std::string_view command, milliseconds timeout, Where 
 std::string Machine::wait_until_succeeds(std::string_view command, milliseconds timeout,
                                          Where where) {
   return detail::at(where, [&] {
-    return impl_->driver().run(impl_->wait_until(std::string(command), true, timeout,
-                                                 op_name("wait_until_succeeds", command),
-                                                 "the command to succeed"));
+    return wait_until(*impl_, std::string(command), true, timeout,
+                      op_name("wait_until_succeeds", command), "the command to succeed");
   });
 }
 
 std::string Machine::wait_until_fails(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
-    return impl_->driver().run(impl_->wait_until(std::string(command), false, timeout,
-                                                 op_name("wait_until_fails", command),
-                                                 "the command to fail"));
+    return wait_until(*impl_, std::string(command), false, timeout,
+                      op_name("wait_until_fails", command), "the command to fail");
   });
 }
 
 void Machine::wait_for_file(std::string_view path, milliseconds timeout, Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(impl_->wait_until("test -e " + shell_quote(path), true, timeout,
-                                          op_name("wait_for_file", path),
-                                          fmt::format("file {} to exist", path)));
+    wait_until(*impl_, "test -e " + shell_quote(path), true, timeout,
+               op_name("wait_for_file", path), fmt::format("file {} to exist", path));
   });
 }
 
 void Machine::wait_for_open_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
                                  Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(
-        impl_->wait_until(fmt::format("nc -z {} {}", shell_quote(addr), port), true, timeout,
-                          fmt::format("wait_for_open_port({}, {})", port, addr),
-                          fmt::format("TCP port {} on {} to accept connections", port, addr)));
+    wait_until(*impl_, fmt::format("nc -z {} {}", shell_quote(addr), port), true, timeout,
+               fmt::format("wait_for_open_port({}, {})", port, addr),
+               fmt::format("TCP port {} on {} to accept connections", port, addr));
   });
 }
 
 void Machine::wait_for_closed_port(std::uint16_t port, std::string_view addr, milliseconds timeout,
                                    Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(
-        impl_->wait_until(fmt::format("nc -z {} {}", shell_quote(addr), port), false, timeout,
-                          fmt::format("wait_for_closed_port({}, {})", port, addr),
-                          fmt::format("TCP port {} on {} to refuse connections", port, addr)));
+    wait_until(*impl_, fmt::format("nc -z {} {}", shell_quote(addr), port), false, timeout,
+               fmt::format("wait_for_closed_port({}, {})", port, addr),
+               fmt::format("TCP port {} on {} to refuse connections", port, addr));
   });
 }
 
 void Machine::wait_for_open_unix_socket(std::string_view path, bool is_datagram,
                                         milliseconds timeout, Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(
-        impl_->wait_until(fmt::format("nc -z {} {}", is_datagram ? "-uU" : "-U", shell_quote(path)),
-                          true, timeout, op_name("wait_for_open_unix_socket", path),
-                          fmt::format("unix {} socket {} to accept connections",
-                                      is_datagram ? "datagram" : "stream", path)));
+    wait_until(*impl_, fmt::format("nc -z {} {}", is_datagram ? "-uU" : "-U", shell_quote(path)),
+               true, timeout, op_name("wait_for_open_unix_socket", path),
+               fmt::format("unix {} socket {} to accept connections",
+                           is_datagram ? "datagram" : "stream", path));
   });
 }
 
@@ -153,8 +225,8 @@ void Machine::sleep(milliseconds duration, Where where) {
         duration.count() % 1000 == 0
             ? fmt::format("{}", duration.count() / 1000)
             : fmt::format("{}.{:03}", duration.count() / 1000, duration.count() % 1000);
-    auto r = impl_->driver().run(
-        impl_->execute("sleep " + secs, default_timeout, fmt::format("sleep({})", secs)));
+    const auto operation = fmt::format("sleep({})", secs);
+    auto r = polled(*impl_, operation, impl_->execute("sleep " + secs, default_timeout, operation));
     if (r.status != 0)
       throw CommandFailed(fmt::format("machine '{}': sleep({}): `sleep {}` failed (exit code {})",
                                       name(), secs, secs, r.status),
@@ -195,24 +267,58 @@ void Machine::copy_from_host_via_shell(const fs::path& source, std::string_view 
                   name(), operation, where);
     std::ostringstream data;
     data << in.rdbuf();
-    const std::string bytes = data.str();
-    // The data travels inside the command line; chunks keep each line bounded.
-    constexpr std::size_t chunk = 3 * 1024 * 1024;
-    std::size_t offset = 0;
-    do {
-      const auto part = std::string_view(bytes).substr(offset, chunk);
-      const auto cmd = fmt::format("printf %s {} | base64 -d {} {}", detail::base64_encode(part),
-                                   offset == 0 ? ">" : ">>", shell_quote(target));
-      auto r = impl_->driver().run(impl_->execute(cmd, default_timeout, operation));
-      if (r.status != 0)
-        throw CommandFailed(
-            fmt::format("machine '{}': {}: writing {} in the guest failed (exit code {}); "
-                        "see the console log for the guest's error",
-                        name(), operation, target, r.status),
-            name(), operation, fmt::format("... > {}", target), r.status, std::move(r.output),
-            where);
-      offset += part.size();
-    } while (offset < bytes.size());
+    write_via_shell(*impl_, data.str(), target, operation, where);
+  });
+}
+
+void Machine::copy_from_host(const fs::path& source, std::string_view target, Where where) {
+  detail::at(where, [&] {
+    const std::string operation = fmt::format("copy_from_host({}, {})", source.string(), target);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(source, ec)))
+      throw Error(fmt::format("machine '{}': {}: cannot read {}: no such file or directory", name(),
+                              operation, source.string()),
+                  name(), operation, where);
+    const fs::path abs = fs::absolute(source).lexically_normal();
+    const std::string base = (abs.has_filename() ? abs : abs.parent_path()).filename().string();
+    if (guest_mounts_shared_dir(*impl_, operation)) {
+      // NixOS's way: the host stages the copy in the shared directory, the guest copies it out.
+      std::string templ = (impl_->shared_dir() / "xfer-XXXXXX").string();
+      if (::mkdtemp(templ.data()) == nullptr)
+        throw Error(fmt::format("machine '{}': {}: cannot create a directory in {}: {}", name(),
+                                operation, impl_->shared_dir().string(), std::strerror(errno)),
+                    name(), operation, where);
+      const fs::path staging{templ};
+      struct Cleanup {
+        fs::path dir;
+        ~Cleanup() {
+          std::error_code ignored;  // best effort: the state directory goes at the end anyway
+          fs::remove_all(dir, ignored);
+        }
+      } cleanup{staging};
+      fs::copy(abs, staging / base, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
+               ec);
+      if (ec)
+        throw Error(fmt::format("machine '{}': {}: cannot copy {} into the shared directory: {}",
+                                name(), operation, source.string(), ec.message()),
+                    name(), operation, where);
+      const auto staged = fmt::format("/tmp/shared/{}/{}", staging.filename().string(), base);
+      copy_step(*impl_, detail::place_copy_command(staged, target), operation,
+                "copying out of the shared directory", where);
+      return;
+    }
+    // Through the shell: a tar archive (modes, directories) in base64, unpacked in the guest.
+    const auto archive = detail::create_tar(abs, impl_->state_dir(), name(), operation);
+    auto dir = copy_step(*impl_, "mktemp -d /tmp/.attest-copy.XXXXXX", operation,
+                         "making a staging directory", where)
+                   .output;
+    while (!dir.empty() && (dir.back() == '\n' || dir.back() == '\r')) dir.pop_back();
+    const auto q = shell_quote(dir);
+    write_via_shell(*impl_, archive, dir + "/copy.tar", operation, where);
+    copy_step(*impl_,
+              fmt::format("{{ tar -xf {0}/copy.tar -C {0} && {1}; }}; s=$?; rm -rf {0}; [ $s = 0 ]",
+                          q, detail::place_copy_command(dir + "/" + base, target)),
+              operation, "unpacking the copy", where);
   });
 }
 
@@ -233,11 +339,12 @@ fs::path Machine::copy_from_machine(std::string_view source, const fs::path& tar
         src.filename().empty() ? src.parent_path().filename().string() : src.filename().string();
     const fs::path dest = dir / base;
     const auto q = shell_quote(source);
-    auto is_dir = drv.run(impl_->execute("test -d " + q, default_timeout, operation));
+    auto is_dir =
+        polled(*impl_, operation, impl_->execute("test -d " + q, default_timeout, operation));
     if (is_dir.status == 0) {
       const auto cmd = fmt::format("tar -C {} -cf - {}", shell_quote(src.parent_path().string()),
                                    shell_quote(base));
-      auto r = drv.run(impl_->execute(cmd, default_timeout, operation));
+      auto r = polled(*impl_, operation, impl_->execute(cmd, default_timeout, operation));
       if (r.status != 0)
         throw CommandFailed(fmt::format("machine '{}': {}: `{}` failed (exit code {})", name(),
                                         operation, cmd, r.status),
@@ -246,7 +353,7 @@ fs::path Machine::copy_from_machine(std::string_view source, const fs::path& tar
       return dest;
     }
     const auto cmd = "cat -- " + q;
-    auto r = drv.run(impl_->execute(cmd, default_timeout, operation));
+    auto r = polled(*impl_, operation, impl_->execute(cmd, default_timeout, operation));
     if (r.status != 0)
       throw CommandFailed(
           fmt::format("machine '{}': {}: cannot read {} in the guest (exit code {})", name(),
@@ -269,7 +376,9 @@ fs::path Machine::copy_from_vm(std::string_view source, const fs::path& target_d
 void Machine::wait_for_unit(std::string_view unit, std::string_view user, milliseconds timeout,
                             Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(impl_->wait_for_unit(std::string(unit), std::string(user), timeout));
+    polled_wait(*impl_, op_name("wait_for_unit", unit), [&](auto link) {
+      return impl_->wait_for_unit(std::string(unit), std::string(user), timeout, std::move(link));
+    });
   });
 }
 
@@ -278,7 +387,7 @@ std::map<std::string, std::string> Machine::get_unit_info(std::string_view unit,
   return detail::at(where, [&] {
     const auto command = detail::show_command(unit, {}, user);
     const auto operation = op_name("get_unit_info", unit);
-    auto r = impl_->driver().run(impl_->execute(command, default_timeout, operation));
+    auto r = polled(*impl_, operation, impl_->execute(command, default_timeout, operation));
     return detail::checked_unit_info(name(), operation, command, r.status, std::move(r.output));
   });
 }
@@ -288,7 +397,7 @@ std::string Machine::get_unit_property(std::string_view unit, std::string_view p
   return detail::at(where, [&] {
     const auto command = detail::show_command(unit, property, user);
     const auto operation = fmt::format("get_unit_property({}, {})", unit, property);
-    auto r = impl_->driver().run(impl_->execute(command, default_timeout, operation));
+    auto r = polled(*impl_, operation, impl_->execute(command, default_timeout, operation));
     return detail::checked_unit_info(name(), operation, command, r.status, std::move(r.output),
                                      property)
         .at(std::string(property));
@@ -306,8 +415,10 @@ void Machine::require_unit_state(std::string_view unit, std::string_view state, 
 
 CommandResult Machine::systemctl(std::string_view args, std::string_view user, Where where) {
   return detail::at(where, [&] {
-    return impl_->driver().run(impl_->execute(detail::systemctl_command(args, user),
-                                              default_timeout, op_name("systemctl", args)));
+    const auto operation = op_name("systemctl", args);
+    return polled(
+        *impl_, operation,
+        impl_->execute(detail::systemctl_command(args, user), default_timeout, operation));
   });
 }
 
@@ -320,15 +431,16 @@ CommandResult Machine::stop_job(std::string_view unit, std::string_view user, Wh
 }
 
 void Machine::block(Where where) {
-  detail::at(where, [&] { impl_->driver().run(impl_->set_vlan_links(false, "block")); });
+  detail::at(where, [&] { polled(*impl_, "block", impl_->set_vlan_links(false, "block")); });
 }
 
 void Machine::unblock(Where where) {
-  detail::at(where, [&] { impl_->driver().run(impl_->set_vlan_links(true, "unblock")); });
+  detail::at(where, [&] { polled(*impl_, "unblock", impl_->set_vlan_links(true, "unblock")); });
 }
 
 void Machine::forward_port(std::uint16_t host_port, std::uint16_t guest_port, Where where) {
-  detail::at(where, [&] { impl_->driver().run(impl_->forward_port(host_port, guest_port)); });
+  detail::at(where,
+             [&] { polled(*impl_, "forward_port", impl_->forward_port(host_port, guest_port)); });
 }
 
 void Machine::reboot(milliseconds timeout, Where where) {

@@ -44,7 +44,8 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
   backend_ = backend::make_backend(driver.executor(), config_, paths_);
   const auto& plan = driver_.network().plan();
   // A NixOS start script's guest configures its own addresses (networking.interfaces).
-  if (!plan.empty() && config_.start_command.empty() && !plan.node(name()).interfaces.empty())
+  if (!plan.empty() && config_.start_command.empty() && plan.contains(name()) &&
+      !plan.node(name()).interfaces.empty())
     // Only QEMU gives the guest a user-mode eth0 (the backends that can forward ports to it).
     network_setup_ =
         net::guest_setup_script(plan, plan.node(name()), backend_->has(Capability::port_forward));
@@ -326,7 +327,8 @@ awaitable<CommandResult> MachineImpl::execute(std::string command, milliseconds 
 
 awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_success,
                                                milliseconds timeout, std::string operation,
-                                               std::string waiting_for) {
+                                               std::string waiting_for,
+                                               std::shared_ptr<CallerLink> link) {
   auto boot = co_await ensure_shell(operation);
   const auto t0 = Clock::now();
   const auto deadline = deadline_after(timeout);
@@ -336,6 +338,7 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
   for (;;) {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (left <= milliseconds::zero()) break;
+    if (attempts > 0 && link && driver_.polling_active()) co_await link->check_conditions();
     ++attempts;
     // The guest bounds each attempt by what is left, so the whole wait ends on time.
     last = co_await run_command(boot, command, left, deadline + guest_timeout_grace, operation);
@@ -593,7 +596,7 @@ awaitable<void> MachineImpl::halt() {
 awaitable<void> MachineImpl::set_vlan_links(bool up, std::string operation) {
   if (driver_.expired()) throw_global_timeout(operation);
   const auto& plan = driver_.network().plan();
-  if (plan.empty() || plan.node(name()).interfaces.empty())
+  if (plan.empty() || !plan.contains(name()) || plan.node(name()).interfaces.empty())
     throw Error(fmt::format("machine '{}': {}: the machine is on no vlan (give it \"vlans\" in the "
                             "configuration)",
                             name(), operation),

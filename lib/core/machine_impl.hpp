@@ -21,6 +21,7 @@
 namespace attest::detail {
 
 class DriverImpl;
+class CallerLink;
 
 class MachineImpl {
  public:
@@ -32,6 +33,8 @@ class MachineImpl {
   const std::string& name() const noexcept { return config_.name; }
   backend::Backend& backend() noexcept { return *backend_; }
   const std::filesystem::path& state_dir() const noexcept { return paths_.state_dir; }
+  /// The host directory a NixOS guest mounts at /tmp/shared (NixOS SHARED_DIR).
+  const std::filesystem::path& shared_dir() const noexcept { return paths_.shared_dir; }
 
   // Coroutines: run on the I/O thread through DriverImpl::run.
   awaitable<void> start();
@@ -40,16 +43,19 @@ class MachineImpl {
   awaitable<CommandResult> execute(std::string command, std::chrono::milliseconds timeout,
                                    std::string operation);
   /// Runs `command` until its success equals `want_success`; returns the last output.
+  /// With `link`, the polling conditions are checked before each attempt after the first.
   awaitable<std::string> wait_until(std::string command, bool want_success,
                                     std::chrono::milliseconds timeout, std::string operation,
-                                    std::string waiting_for);
+                                    std::string waiting_for,
+                                    std::shared_ptr<CallerLink> link = nullptr);
   awaitable<void> wait_for_console_text(std::string regex, std::chrono::milliseconds timeout);
   awaitable<std::string> console_log();
   awaitable<void> shutdown(std::chrono::milliseconds timeout);
   awaitable<void> crash();
   awaitable<void> reboot(std::chrono::milliseconds timeout);
   awaitable<void> wait_for_unit(std::string unit, std::string user,
-                                std::chrono::milliseconds timeout);
+                                std::chrono::milliseconds timeout,
+                                std::shared_ptr<CallerLink> link = nullptr);
   awaitable<void> wait_for_shutdown(std::chrono::milliseconds timeout, std::string operation);
   awaitable<void> halt();
   awaitable<void> set_vlan_links(bool up, std::string operation);

@@ -117,8 +117,8 @@ awaitable<std::string> MachineImpl::unit_context(const std::shared_ptr<Boot>& bo
   co_return out;
 }
 
-awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user,
-                                           milliseconds timeout) {
+awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, milliseconds timeout,
+                                           std::shared_ptr<CallerLink> link) {
   const std::string what = describe_unit(unit, user);
   const std::string operation = fmt::format("wait_for_unit({})", what);
   auto boot = co_await ensure_shell(operation);
@@ -135,6 +135,7 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user,
   int polls = 0;
   std::string unit_failure;  // set when the unit ends in a state that cannot become active
   for (;;) {
+    if (polls > 0 && link && driver_.polling_active()) co_await link->check_conditions();
     ++polls;
     info = co_await unit_properties(boot, unit, user, props, operation);
     if (!info.contains("ActiveState")) {

@@ -1,4 +1,5 @@
-// Host-side helpers: base64 for copy_from_host_via_shell, tar extraction for copy_from_machine.
+// Host-side helpers: base64 for copy_from_host_via_shell, the host tar for copy_from_machine and
+// copy_from_host.
 #include "core/util.hpp"
 
 #include <fmt/format.h>
@@ -9,8 +10,13 @@
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <fstream>
+#include <iterator>
+#include <vector>
+
+#include <fmt/ranges.h>
 
 #include "attest/error.hpp"
+#include "attest/machine.hpp"
 
 namespace attest::detail {
 
@@ -40,9 +46,28 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
+namespace {
+
+/// Runs the host's tar with `args`. Throws: Error.
+void host_tar(const std::vector<std::string>& args, const std::string& machine,
+              const std::string& operation) {
+  namespace bp = boost::process::v2;
+  const auto tar = bp::environment::find_executable("tar");
+  if (tar.empty())
+    throw Error(fmt::format("machine '{}': {}: the host has no 'tar' in PATH", machine, operation),
+                machine, operation);
+  boost::asio::io_context ctx;
+  const int rc = bp::execute(bp::process(ctx, tar, args));
+  if (rc != 0)
+    throw Error(fmt::format("machine '{}': {}: host `tar {}` failed (exit code {})", machine,
+                            operation, fmt::join(args, " "), rc),
+                machine, operation);
+}
+
+}  // namespace
+
 void extract_tar(const std::string& archive, const std::filesystem::path& dir,
                  const std::string& machine, const std::string& operation) {
-  namespace bp = boost::process::v2;
   const auto tmp = dir / fmt::format(".attest-copy-{}.tar", ::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -52,19 +77,48 @@ void extract_tar(const std::string& archive, const std::filesystem::path& dir,
           fmt::format("machine '{}': {}: cannot write {}", machine, operation, tmp.string()),
           machine, operation);
   }
-  const auto tar = bp::environment::find_executable("tar");
-  if (tar.empty())
-    throw Error(fmt::format("machine '{}': {}: the host has no 'tar' in PATH", machine, operation),
-                machine, operation);
-  boost::asio::io_context ctx;
-  const int rc = bp::execute(bp::process(ctx, tar, {"-xf", tmp.string(), "-C", dir.string()}));
   std::error_code ec;
+  try {
+    host_tar({"-xf", tmp.string(), "-C", dir.string()}, machine, operation);
+  } catch (const Error&) {
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
   std::filesystem::remove(tmp, ec);
-  if (rc != 0)
-    throw Error(
-        fmt::format("machine '{}': {}: host tar could not extract the archive (exit code {})",
-                    machine, operation, rc),
-        machine, operation);
+}
+
+std::string create_tar(const std::filesystem::path& source, const std::filesystem::path& scratch,
+                       const std::string& machine, const std::string& operation) {
+  const auto tmp = scratch / fmt::format(".attest-copy-{}.tar", ::getpid());
+  const auto abs = std::filesystem::absolute(source).lexically_normal();
+  const auto parent = abs.has_filename() ? abs.parent_path() : abs.parent_path().parent_path();
+  const auto name = abs.has_filename() ? abs.filename() : abs.parent_path().filename();
+  std::error_code ec;
+  try {
+    host_tar({"-cf", tmp.string(), "--owner=0", "--group=0", "--numeric-owner", "-C",
+              parent.string(), "--", name.string()},
+             machine, operation);
+  } catch (const Error&) {
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::ifstream in(tmp, std::ios::binary);
+  std::string archive((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const bool read_ok = !in.bad();
+  std::filesystem::remove(tmp, ec);
+  if (!read_ok)
+    throw Error(fmt::format("machine '{}': {}: cannot read {}", machine, operation, tmp.string()),
+                machine, operation);
+  return archive;
+}
+
+std::string place_copy_command(std::string_view staged, std::string_view target) {
+  const auto src = shell_quote(staged);
+  const auto dst = shell_quote(target);
+  return fmt::format(
+      "if [ -d {dst} ]; then d={dst}/$(basename {src}); else d={dst}; "
+      "mkdir -p \"$(dirname \"$d\")\"; fi && cp -Rp {src} \"$d\" && chown -R 0:0 \"$d\"",
+      fmt::arg("src", src), fmt::arg("dst", dst));
 }
 
 }  // namespace attest::detail

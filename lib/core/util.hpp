@@ -15,4 +15,15 @@ std::string base64_encode(std::string_view bytes);
 void extract_tar(const std::string& archive, const std::filesystem::path& dir,
                  const std::string& machine, const std::string& operation);
 
+/// Archives `source` (a file or a directory, recursively) with the host's tar, entries owned by
+/// root, and returns the archive; `scratch` is a directory for the temporary file.
+/// Throws: Error naming the machine and operation.
+std::string create_tar(const std::filesystem::path& source, const std::filesystem::path& scratch,
+                       const std::string& machine, const std::string& operation);
+
+/// The guest command that moves the staged copy `staged` to `target` as `cp -r` would (into an
+/// existing directory `target`, else as `target`; parents made), keeping mode bits and making
+/// root the owner.
+std::string place_copy_command(std::string_view staged, std::string_view target);
+
 }  // namespace attest::detail

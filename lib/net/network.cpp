@@ -137,15 +137,18 @@ Attachment Network::attachment(std::string_view machine) const {
   Attachment a;
   a.mode = plan_.mode;
   if (plan_.empty()) return a;
-  const auto& node = plan_.node(machine);
-  for (const auto& i : node.interfaces) {
-    Link l;
-    l.iface = i;
-    if (plan_.mode == NetworkMode::tap)
-      l.tap = tap_name(node.number, i.vlan);
-    else
-      l.vde_socket = (dir_ / fmt::format("vde{}.ctl", i.vlan)).string();
-    a.links.push_back(std::move(l));
+  // A machine added by create_machine is on no vlan (but in the namespace, like the others).
+  if (plan_.contains(machine)) {
+    const auto& node = plan_.node(machine);
+    for (const auto& i : node.interfaces) {
+      Link l;
+      l.iface = i;
+      if (plan_.mode == NetworkMode::tap)
+        l.tap = tap_name(node.number, i.vlan);
+      else
+        l.vde_socket = (dir_ / fmt::format("vde{}.ctl", i.vlan)).string();
+      a.links.push_back(std::move(l));
+    }
   }
   if (plan_.mode == NetworkMode::vde)
     for (unsigned v : plan_.vlans)

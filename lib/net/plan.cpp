@@ -42,6 +42,10 @@ std::string join(const std::vector<unsigned>& v) {
 
 }  // namespace
 
+bool Plan::contains(std::string_view name) const noexcept {
+  return std::any_of(nodes.begin(), nodes.end(), [&](const Node& n) { return n.name == name; });
+}
+
 const Node& Plan::node(std::string_view name) const {
   for (const auto& n : nodes)
     if (n.name == name) return n;

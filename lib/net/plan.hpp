@@ -41,6 +41,8 @@ struct Plan {
   std::string hosts;                    ///< /etc/hosts for every guest
 
   bool empty() const noexcept { return vlans.empty(); }
+  /// Whether a node is named `name` (machines added by create_machine are not).
+  bool contains(std::string_view name) const noexcept;
   /// The node named `name`. Throws: std::out_of_range.
   const Node& node(std::string_view name) const;
 };

@@ -149,6 +149,7 @@ void VmTest::TearDown() {
       }
     }
   }
+  g.driver->serial_stdout_on();
   if (!per_test_restore() || !g.baseline_failure.empty()) {
     g.driver->halt_all();
     return;
@@ -166,6 +167,29 @@ Machine& VmTest::machine(std::string_view name, Where where) {
 void VmTest::start_all(Where where) { testing::driver().start_all(where); }
 
 Driver& VmTest::driver() { return testing::driver(); }
+
+void VmTest::join_all(std::chrono::milliseconds timeout, Where where) {
+  testing::driver().join_all(timeout, where);
+}
+
+Machine& VmTest::create_machine(MachineConfig config, Where where) {
+  return testing::driver().create_machine(std::move(config), where);
+}
+
+void VmTest::wait_all(const std::vector<std::reference_wrapper<Machine>>& machines,
+                      const std::function<void(Machine&)>& fn, Where where) {
+  testing::driver().wait_all(machines, fn, where);
+}
+
+void VmTest::serial_stdout_on() { testing::driver().serial_stdout_on(); }
+
+void VmTest::serial_stdout_off() { testing::driver().serial_stdout_off(); }
+
+PollingCondition VmTest::polling_condition(std::string description, std::function<bool()> condition,
+                                           std::chrono::milliseconds interval) {
+  return testing::driver().polling_condition(std::move(description), std::move(condition),
+                                             interval);
+}
 
 namespace detail {
 
