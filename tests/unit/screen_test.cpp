@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <stdexcept>
 
 #include "core/keys.hpp"
 #include "core/ocr.hpp"
 #include "core/screen.hpp"
+#include "coro.hpp"
 
 namespace attest::detail {
 namespace {
@@ -117,6 +119,22 @@ TEST(OcrTest, PreprocessingScalesUpGrayscalesAndNormalises) {
   EXPECT_EQ(negative.size(), positive.size() + 1);
   EXPECT_EQ(negative[negative.size() - 2], "-negate");
   EXPECT_EQ(negative.back(), "/s/in.negative.png");
+}
+
+TEST(OcrTest, AMissingToolIsNamedWithItsPackage) {
+  const char* path = std::getenv("PATH");
+  const std::string saved = path != nullptr ? path : "";
+  ::setenv("PATH", "/nonexistent-attest-test", 1);
+  std::string error;
+  testing_support::run([&](asio::io_context&) -> awaitable<void> {
+    try {
+      (void)co_await ocr_screenshot("/nonexistent/shot.png", true, std::chrono::seconds(5));
+    } catch (const OcrError& e) {
+      error = e.what();
+    }
+  });
+  ::setenv("PATH", saved.c_str(), 1);
+  EXPECT_THAT(error, HasSubstr("the host has no 'tesseract' in PATH (install tesseract-ocr)"));
 }
 
 TEST(ScreenTest, ScreenshotPathsFollowNixosRules) {
