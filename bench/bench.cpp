@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   std::string config = std::getenv("ATTEST_CONFIG") != nullptr ? std::getenv("ATTEST_CONFIG") : "";
   int samples = 500;
   int bulk_mib = 20;
-  std::string unit;  // e.g. multi-user.target: also measure boot to that unit
+  std::string unit;     // e.g. multi-user.target: also measure boot to that unit
+  bool screen = false;  // also measure screenshot and OCR times
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--config" && i + 1 < argc)
@@ -66,10 +67,12 @@ int main(int argc, char** argv) {
       bulk_mib = std::atoi(argv[++i]);
     else if (a == "--unit" && i + 1 < argc)
       unit = argv[++i];
+    else if (a == "--screen")
+      screen = true;
     else {
-      fmt::print(
-          stderr,
-          "usage: attest-bench [--config FILE] [--samples N] [--bulk-mib N] [--unit UNIT]\n");
+      fmt::print(stderr,
+                 "usage: attest-bench [--config FILE] [--samples N] [--bulk-mib N] [--unit UNIT] "
+                 "[--screen]\n");
       return 2;
     }
   }
@@ -133,6 +136,26 @@ int main(int argc, char** argv) {
     const double mib = static_cast<double>(bulk_mib);
     const long rss_peak = peak_rss_kib();
 
+    // Screen: screendump to PNG, then OCR of one screenshot raw and with its variants.
+    std::vector<double> shots;
+    double ocr_ms = 0, variants_ms = 0;
+    if (screen && m.has(attest::Capability::screenshot)) {
+      m.succeed(
+          "printf '\\033c' >/dev/tty1 2>/dev/null; echo ATTEST-BENCH >/dev/tty1 2>/dev/null || "
+          "true");
+      for (int i = 0; i < 5; ++i) {
+        auto a = Clock::now();
+        (void)m.screenshot("bench-screen");
+        shots.push_back(ms_since(a));
+      }
+      auto a = Clock::now();
+      (void)m.get_screen_text();
+      ocr_ms = ms_since(a);
+      a = Clock::now();
+      (void)m.get_screen_text_variants();
+      variants_ms = ms_since(a);
+    }
+
     const auto f = stats(floor), e = stats(exec), s = stats(succ);
     fmt::print("attest-bench: {} samples, guest '{}' ({}), {}\n", samples, m.name(), config,
                std::getenv("ATTEST_ACCEL") ? std::getenv("ATTEST_ACCEL") : "default accel");
@@ -154,6 +177,11 @@ int main(int argc, char** argv) {
         "driver RSS: {} KiB before boot, {} KiB idle after {} commands, {} KiB peak "
         "(includes the {} MiB result string)\n",
         rss_idle_before_boot, rss_idle, samples * 3, rss_peak, bulk_mib);
+    if (!shots.empty())
+      fmt::print(
+          "screen: screenshot median {:.1f} ms, get_screen_text {:.0f} ms, "
+          "get_screen_text_variants {:.0f} ms\n",
+          stats(shots).median, ocr_ms, variants_ms);
     if (!unit.empty()) {
       fmt::print("boot: start to {} active {:.0f} ms\n", unit, unit_ms);
       fmt::print("qemu: boot={:.0f} unit={:.0f} exec={:.1f} total={:.0f}ms\n", ready_ms,

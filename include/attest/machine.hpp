@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "attest/capability.hpp"
 #include "attest/error.hpp"
@@ -28,6 +30,18 @@ inline constexpr std::chrono::milliseconds default_timeout = 900s;
 struct CommandResult {
   int status = 0;
   std::string output;
+};
+
+/// An asynchronous event of the VMM's control protocol (QEMU: a QMP event, docs/interop/qmp-spec
+/// §2.3), e.g. `STOP`, `RESUME`, `RESET`, `SHUTDOWN`, `BLOCK_JOB_COMPLETED`.
+struct QmpEvent {
+  /// The event's name, e.g. "STOP".
+  std::string event;
+  /// When the VMM emitted it (its `timestamp`, host wall-clock time).
+  std::chrono::system_clock::time_point timestamp;
+  /// The event's `data` member as JSON text ("{}" when it has none), e.g.
+  /// `{"guest":true,"reason":"guest-reset"}`; parse it with the JSON library of your choice.
+  std::string data;
 };
 
 /// Quotes `text` for a POSIX shell: `'` + text with each `'` written as `'\''` + `'`.
@@ -258,6 +272,103 @@ class Machine {
   /// taken), CommandFailed.
   void forward_port(std::uint16_t host_port = 8080, std::uint16_t guest_port = 80,
                     Where where = Where::current());
+
+  // ---- Screen, keyboard and consoles (docs/writing-tests.md#screen-keyboard-and-consoles) ----
+
+  /// Saves the guest's display as a PNG and returns its path. `name` gets ".png" appended when it
+  /// has no '.', and lies in the output directory when it has no '/' (NixOS rules). The machine
+  /// is started if it is not running.
+  /// Throws: Unsupported (backend without a display), BackendError, Error (cannot write the file).
+  ///
+  /// **Example**: `auto png = m.screenshot("login");  // <output dir>/login.png`
+  std::filesystem::path screenshot(std::string_view name, Where where = Where::current());
+
+  /// The text on the guest's screen, read by OCR (the host's `tesseract`) from a screenshot.
+  /// Throws: Unsupported, Error (tesseract missing or failed, naming the tool), BackendError.
+  std::string get_screen_text(Where where = Where::current());
+
+  /// Several OCR readings of one screenshot: the raw image's first, then two ImageMagick-
+  /// preprocessed ones (scaled up, grayscale, normalised; one negated), read in parallel. Needs
+  /// `tesseract` and ImageMagick's `convert` on the host.
+  /// Throws: Unsupported, Error (a tool missing or failed), BackendError.
+  std::vector<std::string> get_screen_text_variants(Where where = Where::current());
+
+  /// Takes a screenshot every second until one of its OCR readings matches `regex` (ECMAScript).
+  /// Throws: TimeoutError with the last readings, Error (OCR tools missing), Unsupported.
+  ///
+  /// **Example**: `m.wait_for_text("login:");`
+  void wait_for_text(std::string_view regex, std::chrono::milliseconds timeout = default_timeout,
+                     Where where = Where::current());
+
+  /// Presses a key combination on the guest's keyboard and releases it, then waits `delay`. Names
+  /// are NixOS's (QEMU's key names joined by '-'): "ctrl-alt-delete", "ret", "spc", "shift-a",
+  /// "alt-f2", scancodes as "0x0C"; a single character is translated as send_chars does.
+  /// Throws: Error (unknown key name), Unsupported, BackendError.
+  ///
+  /// **Example**: `m.send_key("ctrl-alt-f2");`
+  void send_key(std::string_view key, std::chrono::milliseconds delay = 10ms,
+                Where where = Where::current());
+
+  /// Types `chars` on the guest's keyboard (US layout), one key per character with `delay` after
+  /// each; "\n" is Enter. Every character is checked before the first key is sent.
+  /// Throws: Error (a character no key types), Unsupported, BackendError.
+  ///
+  /// **Example**: `m.send_chars("root\n");`
+  void send_chars(std::string_view chars, std::chrono::milliseconds delay = 10ms,
+                  Where where = Where::current());
+
+  /// Writes `chars` to the guest's serial console (QEMU's stdin, i.e. ttyS0), byte for byte, e.g.
+  /// to answer systemd's emergency shell.
+  /// Throws: Unsupported, BackendError.
+  void send_console(std::string_view chars, Where where = Where::current());
+
+  /// Runs a QEMU monitor (HMP) command and returns its output, e.g. "info status".
+  /// Throws: Unsupported (no QEMU monitor), BackendError.
+  ///
+  /// **Example**: `EXPECT_THAT(m.send_monitor_command("info status"), HasSubstr("running"));`
+  std::string send_monitor_command(std::string_view command, Where where = Where::current());
+
+  /// Returns the first QMP event for which `filter` returns true. Events are taken in the order
+  /// they arrived since the VMM started, including those received before this call; the ones
+  /// `filter` rejects are consumed (NixOS semantics). `filter` runs on the calling thread.
+  /// Throws: TimeoutError, Unsupported, BackendError (the VMM's connection closed).
+  ///
+  /// **Example**:
+  /// `m.wait_for_qmp_event([](const attest::QmpEvent& e) { return e.event == "STOP"; });`
+  QmpEvent wait_for_qmp_event(const std::function<bool(const QmpEvent&)>& filter,
+                              std::chrono::milliseconds timeout = 600s,
+                              Where where = Where::current());
+
+  /// The text on virtual console `tty` (/dev/vcsN, folded at the console's width, as NixOS).
+  /// Throws: CommandFailed (no such console in the guest).
+  std::string get_tty_text(int tty = 1, Where where = Where::current());
+
+  /// Reads virtual console `tty` every second until its text matches `regex` (ECMAScript).
+  /// Throws: TimeoutError with the console's last text, CommandFailed.
+  void wait_until_tty_matches(int tty, std::string_view regex,
+                              std::chrono::milliseconds timeout = default_timeout,
+                              Where where = Where::current());
+
+  /// Debugging: writes the text of virtual console `tty` to the guest's journal (`systemd-cat`)
+  /// or, when the guest has no systemd-cat, to the test log. Throws: CommandFailed.
+  void dump_tty_contents(int tty, Where where = Where::current());
+
+  /// Waits until the X server runs (the journal has "Reached target Current graphical" and
+  /// /tmp/.X11-unix/X0 exists), checking every second.
+  /// Throws: TimeoutError naming what was still missing.
+  void wait_for_x(std::chrono::milliseconds timeout = default_timeout,
+                  Where where = Where::current());
+
+  /// The names of the X windows (`xwininfo -root -tree`; unnamed windows are left out).
+  /// Throws: CommandFailed (e.g. xwininfo missing in the guest, or no X server).
+  std::vector<std::string> get_window_names(Where where = Where::current());
+
+  /// Checks the window names every second until one matches `regex` (ECMAScript).
+  /// Throws: TimeoutError with the last names, CommandFailed.
+  ///
+  /// **Example**: `m.wait_for_window("xterm");`
+  void wait_for_window(std::string_view regex, std::chrono::milliseconds timeout = default_timeout,
+                       Where where = Where::current());
 
   /// Writes `message` to the log, prefixed with the machine's name.
   void log(std::string_view message) const;

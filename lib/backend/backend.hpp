@@ -9,10 +9,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "attest/capability.hpp"
 #include "attest/config.hpp"
+#include "attest/machine.hpp"
 #include "core/async.hpp"
+#include "core/keys.hpp"
 #include "net/network.hpp"
 #include "process/vmm_process.hpp"
 #include "shell/transport.hpp"
@@ -91,6 +94,21 @@ class Backend {
   /// shell connection stays. Only for backends with resumable_shell().
   /// Throws: BackendError, Unsupported.
   virtual awaitable<void> snapshot_load(std::filesystem::path dir) = 0;
+  // The screen, the keyboard and the VMM's monitor. Backends without them throw Unsupported
+  // naming the machine, the operation and the backend.
+
+  /// Writes the guest's display as a PNG file at `path` (absolute). Throws: BackendError.
+  virtual awaitable<void> screendump(std::filesystem::path path) = 0;
+  /// Presses `keys` together and releases them. Throws: BackendError.
+  virtual awaitable<void> send_key(std::vector<detail::KeyPart> keys) = 0;
+  /// Writes `bytes` to the guest's serial console. Throws: BackendError.
+  virtual awaitable<void> send_console(std::string bytes) = 0;
+  /// Runs a human monitor (HMP) command and returns its output. Throws: BackendError.
+  virtual awaitable<std::string> monitor_command(std::string command) = 0;
+  /// Takes the oldest VMM event not taken yet, waiting for one when none is queued.
+  /// Throws: BackendError when the VMM's control connection is closed.
+  virtual awaitable<QmpEvent> next_event() = 0;
+
   /// Kills the VMM's process group now.
   virtual void kill() noexcept = 0;
   virtual std::string stderr_tail(std::size_t lines) const = 0;

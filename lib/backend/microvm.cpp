@@ -299,6 +299,12 @@ void MicroVmBackend::fail(std::string_view operation, std::string_view why) cons
                      config_.name, std::string(operation));
 }
 
+void MicroVmBackend::unsupported(std::string_view operation, std::string_view what) const {
+  throw Unsupported(
+      fmt::format("machine '{}': {}: the {} backend has {}", config_.name, operation, name(), what),
+      config_.name, std::string(operation));
+}
+
 void MicroVmBackend::on_exit(const process::ExitStatus& status) {
   if (log_) log_->drain();
   if (client_) client_->close();
@@ -464,6 +470,33 @@ awaitable<void> MicroVmBackend::forward_port(std::uint16_t, std::uint16_t) {
                                 config_.name, name()),
                     config_.name, "forward_port");
   co_return;
+}
+
+// Neither VMM has a display, a keyboard or QEMU's monitor; the serial console's input is not
+// wired to anything attest drives.
+awaitable<void> MicroVmBackend::screendump(fs::path) {
+  unsupported("screenshot", "no display to take a screenshot of");
+  co_return;
+}
+
+awaitable<void> MicroVmBackend::send_key(std::vector<detail::KeyPart>) {
+  unsupported("send_key", "no keyboard");
+  co_return;
+}
+
+awaitable<void> MicroVmBackend::send_console(std::string) {
+  unsupported("send_console", "no console input");
+  co_return;
+}
+
+awaitable<std::string> MicroVmBackend::monitor_command(std::string) {
+  unsupported("send_monitor_command", "no QEMU monitor");
+  co_return std::string();
+}
+
+awaitable<QmpEvent> MicroVmBackend::next_event() {
+  unsupported("wait_for_qmp_event", "no QMP events");
+  co_return QmpEvent{};
 }
 
 awaitable<void> MicroVmBackend::snapshot_create(fs::path dir) {

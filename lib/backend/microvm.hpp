@@ -93,6 +93,11 @@ class MicroVmBackend : public Backend {
   awaitable<void> snapshot_load(std::filesystem::path dir) override;
   awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
                                    net::Attachment network) override;
+  awaitable<void> screendump(std::filesystem::path path) override;
+  awaitable<void> send_key(std::vector<detail::KeyPart> keys) override;
+  awaitable<void> send_console(std::string bytes) override;
+  awaitable<std::string> monitor_command(std::string command) override;
+  awaitable<QmpEvent> next_event() override;
   void kill() noexcept override;
   std::string stderr_tail(std::size_t lines) const override;
   std::string command_line() const override { return command_line_; }
@@ -135,6 +140,8 @@ class MicroVmBackend : public Backend {
   awaitable<void> bring_up(awaitable<void> op, std::string what);
   void on_exit(const process::ExitStatus& status);
   [[noreturn]] void fail(std::string_view operation, std::string_view why) const;
+  /// Throws Unsupported for an operation the microVMs lack (`what` says what they lack).
+  [[noreturn]] void unsupported(std::string_view operation, std::string_view what) const;
 
   asio::any_io_executor ex_;
   MachineConfig config_;

@@ -27,9 +27,10 @@ struct QemuSockets {
 };
 
 /// Builds the launch for `config`. `accel_explicit`: whether to force the accelerator on a start
-/// script (which otherwise keeps its own). `display`: whether a display is available.
-/// `network`: the machine's vlans (direct boot: network cards; start scripts: the environment).
-/// `paused`: the CPUs wait for QMP `cont` (`-S`), as a snapshot restore needs.
+/// script (which otherwise keeps its own). `display`: whether a display is available. `bios`: a
+/// firmware image, empty for QEMU's default. `network`: the machine's vlans (direct boot: network
+/// cards; start scripts: the environment). `paused`: the CPUs wait for QMP `cont` (`-S`), as a
+/// snapshot restore needs.
 QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                        const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
                        const std::string& bios, const net::Attachment& network = {},
@@ -41,9 +42,6 @@ std::filesystem::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_
 
 /// qemu-img next to `qemu_program` when that is a path, else `qemu-img` from PATH.
 std::string qemu_img_program(const std::string& qemu_program);
-
-/// qboot (a fast BIOS for direct kernel boot) next to `qemu_program`'s data files, or empty.
-std::string find_qboot(const std::string& qemu_program);
 
 std::unique_ptr<Backend> make_qemu_backend(const asio::any_io_executor& ex,
                                            const MachineConfig& config, const MachinePaths& paths);

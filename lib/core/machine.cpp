@@ -15,6 +15,7 @@
 #include "core/facade.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
+#include "core/screen.hpp"
 #include "core/systemd.hpp"
 #include "core/util.hpp"
 
@@ -453,6 +454,94 @@ void Machine::snapshot_create(std::string_view name, Where where) {
 
 void Machine::snapshot_restore(std::string_view name, Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->snapshot_restore(std::string(name))); });
+}
+
+fs::path Machine::screenshot(std::string_view name, Where where) {
+  return detail::at(where, [&] {
+    auto& drv = impl_->driver();
+    return drv.run(impl_->screenshot(detail::screenshot_path(name, drv.output_dir())));
+  });
+}
+
+std::string Machine::get_screen_text(Where where) {
+  return detail::at(where, [&] {
+    auto texts = impl_->driver().run(impl_->screen_text(false, "get_screen_text"));
+    return texts.empty() ? std::string() : std::move(texts.front());
+  });
+}
+
+std::vector<std::string> Machine::get_screen_text_variants(Where where) {
+  return detail::at(where, [&] {
+    return impl_->driver().run(impl_->screen_text(true, "get_screen_text_variants"));
+  });
+}
+
+void Machine::wait_for_text(std::string_view regex, milliseconds timeout, Where where) {
+  detail::at(where,
+             [&] { impl_->driver().run(impl_->wait_for_text(std::string(regex), timeout)); });
+}
+
+void Machine::send_key(std::string_view key, milliseconds delay, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->send_keys(std::string(key), false, delay)); });
+}
+
+void Machine::send_chars(std::string_view chars, milliseconds delay, Where where) {
+  detail::at(where,
+             [&] { impl_->driver().run(impl_->send_keys(std::string(chars), true, delay)); });
+}
+
+void Machine::send_console(std::string_view chars, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->send_console(std::string(chars))); });
+}
+
+std::string Machine::send_monitor_command(std::string_view command, Where where) {
+  return detail::at(where, [&] {
+    return impl_->driver().run(impl_->send_monitor_command(std::string(command)));
+  });
+}
+
+QmpEvent Machine::wait_for_qmp_event(const std::function<bool(const QmpEvent&)>& filter,
+                                     milliseconds timeout, Where where) {
+  return detail::at(where, [&] {
+    // The filter runs here, on the test thread: it may do anything a test may.
+    const auto deadline = deadline_after(timeout);
+    for (;;) {
+      auto event =
+          impl_->driver().run(impl_->next_qmp_event(deadline, timeout, "wait_for_qmp_event"));
+      if (filter(event)) return event;
+    }
+  });
+}
+
+std::string Machine::get_tty_text(int tty, Where where) {
+  return detail::at(where, [&] { return impl_->driver().run(impl_->get_tty_text(tty)); });
+}
+
+void Machine::wait_until_tty_matches(int tty, std::string_view regex, milliseconds timeout,
+                                     Where where) {
+  detail::at(where, [&] {
+    impl_->driver().run(impl_->wait_until_tty_matches(tty, std::string(regex), timeout));
+  });
+}
+
+void Machine::dump_tty_contents(int tty, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->dump_tty_contents(tty)); });
+}
+
+void Machine::wait_for_x(milliseconds timeout, Where where) {
+  detail::at(where, [&] {
+    impl_->driver().run(
+        impl_->wait_until(detail::x_ready_command(), true, timeout, "wait_for_x", "the X server"));
+  });
+}
+
+std::vector<std::string> Machine::get_window_names(Where where) {
+  return detail::at(where, [&] { return impl_->driver().run(impl_->get_window_names()); });
+}
+
+void Machine::wait_for_window(std::string_view regex, milliseconds timeout, Where where) {
+  detail::at(where,
+             [&] { impl_->driver().run(impl_->wait_for_window(std::string(regex), timeout)); });
 }
 
 void Machine::log(std::string_view message) const { detail::log_info(name(), message); }

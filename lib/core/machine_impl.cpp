@@ -179,6 +179,9 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
     auto op = connect_once(*backend_, *boot, name(), network_setup_, resume);
     auto r = co_await race(std::move(op), boot->boot_deadline, boot->abort);
     if (r.end == RaceEnd::done) {
+      // The shell that answered belongs to the guest after every reset seen so far (a reboot can
+      // reset twice: the guest's, then SeaBIOS's own hard reset).
+      boot->shell_resets = boot->resets;
       const auto took = Clock::now() - boot->started;
       log_info(name(), fmt::format("connected to guest root shell ({} after start)",
                                    format_duration(took)));
@@ -248,6 +251,10 @@ awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(
     co_await boot->shell_ready.wait();
   }
   if (boot->shell_error) std::rethrow_exception(boot->shell_error);
+  if (boot->restore_no_reboot) {
+    boot->restore_no_reboot = false;
+    co_await backend_->set_guest_reboot(false);
+  }
   co_return boot;
 }
 
@@ -439,7 +446,9 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout) {
                                    "after `reboot`{}",
                                    name(), format_duration(timeout), tails()),
                        name(), operation, timeout);
-  if (!config_.allow_reboot) co_await backend_->set_guest_reboot(false);
+  // Back to -no-reboot only once the new shell is up (ensure_shell): SeaBIOS answers the warm
+  // reset with a second, hard reset of its own, which must not end the VMM.
+  boot->restore_no_reboot = !config_.allow_reboot;
   boot->network_configured = false;
   rearm_shell(boot);
 }

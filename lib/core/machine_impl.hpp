@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +63,23 @@ class MachineImpl {
   awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port);
   awaitable<void> snapshot_create(std::string name);
   awaitable<void> snapshot_restore(std::string name);
+  // Screen, keyboard and consoles (machine_screen.cpp).
+  awaitable<std::filesystem::path> screenshot(std::filesystem::path target);
+  awaitable<std::vector<std::string>> screen_text(bool variants, std::string operation);
+  awaitable<void> wait_for_text(std::string regex, std::chrono::milliseconds timeout);
+  /// send_key (`as_chars` false: `input` is one key name) or send_chars (one key a character).
+  awaitable<void> send_keys(std::string input, bool as_chars, std::chrono::milliseconds delay);
+  awaitable<void> send_console(std::string chars);
+  awaitable<std::string> send_monitor_command(std::string command);
+  /// The oldest QMP event not taken yet, waiting until `deadline`. Throws: TimeoutError.
+  awaitable<QmpEvent> next_qmp_event(Deadline deadline, std::chrono::milliseconds timeout,
+                                     std::string operation);
+  awaitable<std::string> get_tty_text(int tty);
+  awaitable<void> wait_until_tty_matches(int tty, std::string regex,
+                                         std::chrono::milliseconds timeout);
+  awaitable<void> dump_tty_contents(int tty);
+  awaitable<std::vector<std::string>> get_window_names();
+  awaitable<void> wait_for_window(std::string regex, std::chrono::milliseconds timeout);
   /// Benchmarks only: see shell::Shell::raw_exchange.
   awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
   /// The console's last lines and the VMM's stderr tail, for failure reports.
@@ -112,6 +130,20 @@ class MachineImpl {
   awaitable<std::string> unit_context(const std::shared_ptr<Boot>& boot, const std::string& unit,
                                       const std::string& user, const std::string& operation);
   void wake_console_waiters();
+  /// Starts the VMM unless it runs; returns the current Boot (the shell need not be up).
+  awaitable<std::shared_ptr<Boot>> ensure_vmm(const std::string& operation);
+  /// Calls `attempt` once a second until it returns true or `timeout` passes; `attempt` sets
+  /// its argument to what it saw, which the TimeoutError reports.
+  awaitable<void> poll(std::shared_ptr<Boot> boot, std::string operation, std::string waiting_for,
+                       std::chrono::milliseconds timeout,
+                       std::function<awaitable<bool>(std::string&)> attempt);
+  /// Runs a backend request, bounded in time and cut short when the machine goes down.
+  awaitable<void> bounded(std::shared_ptr<Boot> boot, awaitable<void> op, std::string operation);
+  /// Virtual console `tty`'s text. Throws: CommandFailed.
+  awaitable<std::string> tty_text(std::shared_ptr<Boot> boot, int tty, std::string operation);
+  /// The X window names. Throws: CommandFailed naming the cause.
+  awaitable<std::vector<std::string>> window_names(std::shared_ptr<Boot> boot,
+                                                   std::string operation);
   /// A BootError for an operation cut short because the machine went down.
   BootError down_error(const Boot& boot, const std::string& operation,
                        std::string_view during) const;
@@ -134,6 +166,8 @@ class MachineImpl {
   std::map<std::string, SavedShell> saved_shells_;
   /// Host ends of forward_port on the TAP path (the VMM's user network is in the namespace).
   std::vector<std::unique_ptr<net::PortProxy>> port_proxies_;
+  /// Screenshots taken for OCR (their file names).
+  std::uint64_t ocr_shots_ = 0;
 };
 
 /// The state of one VMM lifetime. Operations keep a reference to the Boot they started on, so a
@@ -154,6 +188,8 @@ struct MachineImpl::Boot {
   bool exited = false;
   bool panicked = false;
   bool user_net_ready = false;  ///< the guest's eth0 has its address (per shell session)
+  /// reboot() switched a -no-reboot VMM to resetting; switch it back once the shell is up.
+  bool restore_no_reboot = false;
   /// The guest's network cards are configured already (a restored snapshot), so the shell
   /// connection skips the setup step.
   bool network_configured = false;

@@ -63,7 +63,7 @@ cat >"$out/minimal.json" <<'JSON'
       "backend": "qemu",
       "kernel": "vmlinuz",
       "initrd": "initrd.img",
-      "cmdline": "console=ttyS0 panic=-1 quiet",
+      "cmdline": "console=tty0 console=ttyS0 panic=-1 quiet",
       "memory_mib": 256,
       "vcpus": 1
     }

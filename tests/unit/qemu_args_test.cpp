@@ -90,6 +90,9 @@ TEST(qemu_args_test, direct_boot) {
   EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk1.qcow2,format=qcow2,if=virtio ",
                                        paths.state_dir.string())));
   EXPECT_THAT(a, HasSubstr("-serial stdio -display none -no-reboot"));
+  // A screen (for screendump and the guest's virtual consoles) that nothing shows.
+  EXPECT_THAT(a, HasSubstr("-device VGA -qmp "));
+  EXPECT_THAT(a, Not(HasSubstr("-nographic")));
   EXPECT_THAT(l.args, Not(Contains("-S")));
 }
 

@@ -20,6 +20,7 @@
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
 
 namespace {
 
@@ -55,6 +56,7 @@ TEST_P(microvm, boots_runs_commands_and_shuts_down) {
   EXPECT_EQ(m.backend(), GetParam());
   EXPECT_TRUE(m.has(attest::Capability::snapshot));
   EXPECT_FALSE(m.has(attest::Capability::screenshot));
+  EXPECT_FALSE(m.has(attest::Capability::send_key));
   EXPECT_FALSE(m.has(attest::Capability::port_forward));
   EXPECT_FALSE(m.has(attest::Capability::reboot));
   EXPECT_EQ(m.succeed("echo hello; echo err >&2"), "hello\n");
@@ -120,6 +122,20 @@ TEST_P(microvm, crash_and_unsupported_operations) {
   } catch (const attest::Unsupported& e) {
     EXPECT_THAT(e.what(), HasSubstr("the " + GetParam() + " backend cannot reboot"));
   }
+  // No display, keyboard or QEMU monitor: each names the machine, the operation and the backend.
+  EXPECT_THAT([&] { (void)m.screenshot("never"); },
+              ThrowsMessage<attest::Unsupported>(HasSubstr(
+                  "machine 'machine': screenshot: the " + GetParam() + " backend has no display")));
+  EXPECT_THAT([&] { m.send_chars("x"); },
+              ThrowsMessage<attest::Unsupported>(
+                  HasSubstr("send_key: the " + GetParam() + " backend has no keyboard")));
+  EXPECT_THAT([&] { m.send_console("x\n"); },
+              ThrowsMessage<attest::Unsupported>(HasSubstr("send_console: the " + GetParam())));
+  EXPECT_THAT([&] { (void)m.send_monitor_command("info status"); },
+              ThrowsMessage<attest::Unsupported>(HasSubstr("no QEMU monitor")));
+  EXPECT_THAT(
+      [&] { (void)m.wait_for_qmp_event([](const attest::QmpEvent&) { return true; }, 1s); },
+      ThrowsMessage<attest::Unsupported>(HasSubstr("wait_for_qmp_event: the " + GetParam())));
   const auto t0 = std::chrono::steady_clock::now();
   m.crash();
   EXPECT_LT(attest::vmtest::seconds_since(t0), 5.0);

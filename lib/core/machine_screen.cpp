@@ -1,0 +1,324 @@
+// The screen, keyboard and console part of a machine on the I/O thread: screenshots and OCR
+// through the backend's display, keys and console bytes, the VMM's monitor and events, and the
+// guest-side reads of virtual consoles and of the X server (NixOS's get_tty_text, wait_for_x,
+// get_window_names), each wait polling once a second within its timeout.
+#include <fmt/format.h>
+
+#include <regex>
+
+#include "attest/machine.hpp"
+#include "core/driver_impl.hpp"
+#include "core/keys.hpp"
+#include "core/log.hpp"
+#include "core/machine_impl.hpp"
+#include "core/ocr.hpp"
+#include "core/screen.hpp"
+
+namespace attest::detail {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+namespace {
+
+/// A display, keyboard or monitor request that does not come back within this is reported.
+constexpr milliseconds backend_limit = std::chrono::seconds(60);
+/// Each guest command of these operations; each host OCR tool run.
+constexpr milliseconds command_limit = std::chrono::seconds(60);
+constexpr milliseconds ocr_tool_limit = std::chrono::seconds(120);
+
+std::regex compile(const std::string& machine, const std::string& regex,
+                   const std::string& operation) {
+  try {
+    return std::regex(regex, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", machine, operation,
+                            e.what()),
+                machine, operation);
+  }
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+void check_tty(const std::string& machine, int tty, const std::string& operation) {
+  if (tty < 1 || tty > 63)
+    throw Error(fmt::format("machine '{}': {}: there is no virtual console {} (1-63)", machine,
+                            operation, tty),
+                machine, operation);
+}
+
+}  // namespace
+
+awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_vmm(
+    const std::string& operation) {
+  if (driver_.expired()) throw_global_timeout(operation);
+  if (!backend_->running() || !boot_) co_await start();
+  co_return boot_;
+}
+
+awaitable<void> MachineImpl::poll(std::shared_ptr<Boot> boot, std::string operation,
+                                  std::string waiting_for, milliseconds timeout,
+                                  std::function<awaitable<bool>(std::string&)> attempt) {
+  const auto t0 = Clock::now();
+  const auto deadline = deadline_after(timeout);
+  int attempts = 0;
+  std::string last;
+  log_info(name(), fmt::format("{}: waiting for {}", operation, waiting_for));
+  for (;;) {
+    ++attempts;
+    if (co_await attempt(last)) {
+      log_info(name(),
+               fmt::format("{}: done after {} ({} attempt{})", operation,
+                           format_duration(Clock::now() - t0), attempts, attempts == 1 ? "" : "s"));
+      co_return;
+    }
+    if (Clock::now() >= deadline) break;
+    const auto next = std::min(deadline, Clock::now() + std::chrono::seconds(1));
+    if (!co_await sleep_until(next, boot->abort)) {
+      if (driver_.expired()) throw_global_timeout(operation);
+      throw down_error(*boot, operation, fmt::format("while waiting for {}", waiting_for));
+    }
+  }
+  throw TimeoutError(fmt::format("machine '{}': {}: timed out after {} waiting for {} ({} "
+                                 "attempts); last seen: {}",
+                                 name(), operation, format_duration(timeout), waiting_for, attempts,
+                                 last.empty() ? "(nothing)" : excerpt(last, 2000)),
+                     name(), operation, timeout);
+}
+
+awaitable<void> MachineImpl::bounded(std::shared_ptr<Boot> boot, awaitable<void> op,
+                                     std::string operation) {
+  auto r = co_await race(std::move(op), deadline_after(backend_limit), boot->abort);
+  if (r.end == RaceEnd::done) co_return;
+  if (r.end == RaceEnd::aborted) {
+    if (driver_.expired()) throw_global_timeout(operation);
+    throw down_error(*boot, operation, "meanwhile");
+  }
+  throw TimeoutError(fmt::format("machine '{}': {}: {} did not answer within {}", name(), operation,
+                                 backend_->vmm_name(), format_duration(backend_limit)),
+                     name(), operation, backend_limit);
+}
+
+awaitable<fs::path> MachineImpl::screenshot(fs::path target) {
+  const std::string operation = fmt::format("screenshot({})", target.string());
+  auto boot = co_await ensure_vmm(operation);
+  std::error_code ec;
+  const fs::path file = fs::absolute(target, ec);
+  if (!ec && file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
+  if (ec)
+    throw Error(fmt::format("machine '{}': {}: cannot create the directory of {}: {}", name(),
+                            operation, target.string(), ec.message()),
+                name(), operation);
+  const auto t0 = Clock::now();
+  co_await bounded(boot, backend_->screendump(file), operation);
+  log_info(name(),
+           fmt::format("screenshot {} ({})", file.string(), format_duration(Clock::now() - t0)));
+  co_return file;
+}
+
+awaitable<std::vector<std::string>> MachineImpl::screen_text(bool variants, std::string operation) {
+  auto boot = co_await ensure_vmm(operation);
+  const fs::path shot = paths_.state_dir / fmt::format("ocr-{}.png", ++ocr_shots_);
+  co_await bounded(boot, backend_->screendump(shot), operation);
+  const auto t0 = Clock::now();
+  std::vector<std::string> texts;
+  std::string failure;
+  try {
+    texts = co_await ocr_screenshot(shot, variants, ocr_tool_limit);
+  } catch (const OcrError& e) {
+    failure = e.what();
+  }
+  std::error_code ec;
+  fs::remove(shot, ec);
+  if (!failure.empty())
+    throw Error(fmt::format("machine '{}': {}: OCR failed: {}", name(), operation, failure), name(),
+                operation);
+  log_debug(name(), fmt::format("{}: OCR of {} image{} took {}", operation, texts.size(),
+                                texts.size() == 1 ? "" : "s", format_duration(Clock::now() - t0)));
+  co_return texts;
+}
+
+awaitable<void> MachineImpl::wait_for_text(std::string regex, milliseconds timeout) {
+  const std::string operation = fmt::format("wait_for_text(/{}/)", regex);
+  const std::regex re = compile(name(), regex, operation);
+  auto boot = co_await ensure_vmm(operation);
+  std::function<awaitable<bool>(std::string&)> attempt =
+      [this, &re, &operation](std::string& last) -> awaitable<bool> {
+    const auto texts = co_await screen_text(true, operation);
+    last = join(texts, "\n--- next OCR variant ---\n");
+    for (const auto& text : texts)
+      if (std::regex_search(text, re)) co_return true;
+    co_return false;
+  };
+  std::string waiting_for = fmt::format("text matching /{}/ on the screen (OCR)", regex);
+  co_await poll(boot, operation, std::move(waiting_for), timeout, std::move(attempt));
+}
+
+awaitable<void> MachineImpl::send_keys(std::string input, bool as_chars, milliseconds delay) {
+  const std::string operation =
+      fmt::format("{}({})", as_chars ? "send_chars" : "send_key", excerpt(input, 80));
+  // Every key is known before the first is pressed, so a bad one types nothing.
+  std::vector<std::vector<KeyPart>> combos;
+  std::string bad;
+  try {
+    if (as_chars) {
+      for (char c : input) combos.push_back(parse_key_combo(key_for_char(c)));
+    } else {
+      combos.push_back(parse_key_combo(normalize_key(input)));
+    }
+  } catch (const std::invalid_argument& e) {
+    bad = e.what();
+  }
+  if (!bad.empty())
+    throw Error(fmt::format("machine '{}': {}: {}", name(), operation, bad), name(), operation);
+  auto boot = co_await ensure_vmm(operation);
+  log_info(name(), fmt::format("{}: {} key press{}", operation, combos.size(),
+                               combos.size() == 1 ? "" : "es"));
+  asio::steady_timer timer(driver_.executor());
+  for (auto& combo : combos) {
+    co_await bounded(boot, backend_->send_key(std::move(combo)), operation);
+    if (delay > milliseconds::zero()) {
+      timer.expires_after(delay);
+      co_await timer.async_wait(use_awaitable);
+    }
+  }
+}
+
+awaitable<void> MachineImpl::send_console(std::string chars) {
+  const std::string operation = fmt::format("send_console({})", excerpt(chars, 80));
+  auto boot = co_await ensure_vmm(operation);
+  log_info(name(), fmt::format("{}: {} bytes to the serial console", operation, chars.size()));
+  co_await bounded(boot, backend_->send_console(std::move(chars)), operation);
+}
+
+awaitable<std::string> MachineImpl::send_monitor_command(std::string command) {
+  const std::string operation = fmt::format("send_monitor_command({})", excerpt(command, 80));
+  auto boot = co_await ensure_vmm(operation);
+  std::string reply;
+  auto run = [](backend::Backend& backend, std::string hmp, std::string& out) -> awaitable<void> {
+    out = co_await backend.monitor_command(std::move(hmp));
+  };
+  co_await bounded(boot, run(*backend_, command, reply), operation);
+  log_info(name(), fmt::format("{}: {} bytes of output", operation, reply.size()));
+  co_return reply;
+}
+
+awaitable<QmpEvent> MachineImpl::next_qmp_event(Deadline deadline, milliseconds timeout,
+                                                std::string operation) {
+  auto boot = co_await ensure_vmm(operation);
+  auto r = co_await race(backend_->next_event(), deadline, boot->abort);
+  if (r.end == RaceEnd::done) co_return std::move(*r.value);
+  if (r.end == RaceEnd::aborted) {
+    if (driver_.expired()) throw_global_timeout(operation);
+    throw down_error(*boot, operation, "while waiting for a QMP event");
+  }
+  throw TimeoutError(fmt::format("machine '{}': {}: no matching QMP event within {}", name(),
+                                 operation, format_duration(timeout)),
+                     name(), operation, timeout);
+}
+
+awaitable<std::string> MachineImpl::tty_text(std::shared_ptr<Boot> boot, int tty,
+                                             std::string operation) {
+  const auto command = tty_text_command(tty);
+  auto r = co_await helper(boot, command, command_limit, operation);
+  if (r.status != 0)
+    throw CommandFailed(
+        fmt::format("machine '{}': {}: `{}` failed (exit code {}); reading a virtual console "
+                    "needs /dev/tty{} and /dev/vcs{} (a kernel with virtual terminals) and fold, "
+                    "stty and awk in the guest; see the console log for the guest's error",
+                    name(), operation, command, r.status, tty, tty),
+        name(), operation, command, r.status, std::move(r.output));
+  co_return std::move(r.output);
+}
+
+awaitable<std::string> MachineImpl::get_tty_text(int tty) {
+  const std::string operation = fmt::format("get_tty_text({})", tty);
+  check_tty(name(), tty, operation);
+  auto boot = co_await ensure_shell(operation);
+  co_return co_await tty_text(boot, tty, operation);
+}
+
+awaitable<void> MachineImpl::wait_until_tty_matches(int tty, std::string regex,
+                                                    milliseconds timeout) {
+  const std::string operation = fmt::format("wait_until_tty_matches({}, /{}/)", tty, regex);
+  check_tty(name(), tty, operation);
+  const std::regex re = compile(name(), regex, operation);
+  auto boot = co_await ensure_shell(operation);
+  std::function<awaitable<bool>(std::string&)> attempt =
+      [this, boot, tty, &re, &operation](std::string& last) -> awaitable<bool> {
+    last = co_await tty_text(boot, tty, operation);
+    co_return std::regex_search(last, re);
+  };
+  std::string waiting_for = fmt::format("tty{} to match /{}/", tty, regex);
+  co_await poll(boot, operation, std::move(waiting_for), timeout, std::move(attempt));
+}
+
+awaitable<void> MachineImpl::dump_tty_contents(int tty) {
+  const std::string operation = fmt::format("dump_tty_contents({})", tty);
+  check_tty(name(), tty, operation);
+  auto boot = co_await ensure_shell(operation);
+  const std::string probe = "command -v systemd-cat >/dev/null";
+  auto has_journal = co_await helper(boot, probe, command_limit, operation);
+  const auto fold = fmt::format("fold -w 80 /dev/vcs{}", tty);
+  const auto command = has_journal.status == 0 ? fold + " | systemd-cat" : fold;
+  auto r = co_await helper(boot, command, command_limit, operation);
+  if (r.status != 0)
+    throw CommandFailed(fmt::format("machine '{}': {}: `{}` failed (exit code {})", name(),
+                                    operation, command, r.status),
+                        name(), operation, command, r.status, std::move(r.output));
+  if (has_journal.status == 0)
+    log_info(name(), fmt::format("tty{} written to the guest's journal", tty));
+  else  // the guest has no journal: the test log keeps it instead
+    log_info(name(), fmt::format("tty{} (the guest has no systemd-cat):{}", tty,
+                                 indent_block(fmt::format("/dev/vcs{}", tty), r.output)));
+}
+
+awaitable<std::vector<std::string>> MachineImpl::window_names(std::shared_ptr<Boot> boot,
+                                                              std::string operation) {
+  // The backdoor shell of a NixOS X test has no DISPLAY; the first X server is :0.
+  const std::string command = "DISPLAY=${DISPLAY:-:0} xwininfo -root -tree";
+  auto r = co_await helper(boot, command, command_limit, operation);
+  if (r.status != 0) {
+    const auto cause = r.status == 127 ? std::string(
+                                             "xwininfo is not installed in the guest (NixOS: "
+                                             "pkgs.xorg.xwininfo)")
+                                       : fmt::format(
+                                             "xwininfo failed (exit code {}): is the X server "
+                                             "running? (see the console log for its error)",
+                                             r.status);
+    throw CommandFailed(fmt::format("machine '{}': {}: {}", name(), operation, cause), name(),
+                        operation, command, r.status, std::move(r.output));
+  }
+  co_return parse_window_names(r.output);
+}
+
+awaitable<std::vector<std::string>> MachineImpl::get_window_names() {
+  const std::string operation = "get_window_names";
+  auto boot = co_await ensure_shell(operation);
+  co_return co_await window_names(boot, operation);
+}
+
+awaitable<void> MachineImpl::wait_for_window(std::string regex, milliseconds timeout) {
+  const std::string operation = fmt::format("wait_for_window(/{}/)", regex);
+  const std::regex re = compile(name(), regex, operation);
+  auto boot = co_await ensure_shell(operation);
+  std::function<awaitable<bool>(std::string&)> attempt =
+      [this, boot, &re, &operation](std::string& last) -> awaitable<bool> {
+    const auto names = co_await window_names(boot, operation);
+    last = names.empty() ? std::string("no named windows") : "windows: " + join(names, ", ");
+    for (const auto& n : names)
+      if (std::regex_search(n, re)) co_return true;
+    co_return false;
+  };
+  std::string waiting_for = fmt::format("a window whose name matches /{}/", regex);
+  co_await poll(boot, operation, std::move(waiting_for), timeout, std::move(attempt));
+}
+
+}  // namespace attest::detail
