@@ -12,16 +12,14 @@
 #include <vector>
 
 #include "attest/driver.hpp"
+#include "bench_util.hpp"
 #include "core/driver_impl.hpp"
 #include "core/machine_impl.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
+using attest::bench::Clock;
+using attest::bench::ms_since;
 
 struct Stats {
   double median;

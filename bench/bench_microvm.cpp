@@ -18,26 +18,16 @@
 #include <vector>
 
 #include "attest/driver.hpp"
+#include "bench_util.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
+using attest::bench::Clock;
+using attest::bench::env_or;
+using attest::bench::median;
+using attest::bench::ms_since;
 
 struct Options {
   std::string qemu_config;     ///< the minimal guest

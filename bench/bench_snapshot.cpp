@@ -16,21 +16,15 @@
 #include <vector>
 
 #include "attest/driver.hpp"
+#include "bench_util.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using attest::bench::Clock;
+using attest::bench::median;
+using attest::bench::ms_since;
 
 struct Options {
   std::string config;
