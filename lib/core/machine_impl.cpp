@@ -11,6 +11,7 @@
 
 #include "core/driver_impl.hpp"
 #include "core/log.hpp"
+#include "core/util.hpp"
 
 namespace attest::detail {
 
@@ -475,14 +476,7 @@ void MachineImpl::on_exit(const std::shared_ptr<Boot>& boot, const process::Exit
 
 awaitable<void> MachineImpl::wait_for_console_text(std::string regex, milliseconds timeout) {
   const std::string operation = fmt::format("wait_for_console_text(/{}/)", regex);
-  std::regex re;
-  try {
-    re = std::regex(regex, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", name(), operation,
-                            e.what()),
-                name(), operation);
-  }
+  const std::regex re = compile_regex(regex, name(), operation);
   const auto deadline = deadline_after(timeout);
   log_info(name(), fmt::format("{}: waiting", operation));
   for (;;) {

@@ -3,6 +3,7 @@
 // guest-side reads of virtual consoles and of the X server (NixOS's get_tty_text, wait_for_x,
 // get_window_names), each wait polling once a second within its timeout.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <regex>
 
@@ -13,6 +14,7 @@
 #include "core/machine_impl.hpp"
 #include "core/ocr.hpp"
 #include "core/screen.hpp"
+#include "core/util.hpp"
 
 namespace attest::detail {
 
@@ -26,26 +28,6 @@ constexpr milliseconds backend_limit = std::chrono::seconds(60);
 /// Each guest command of these operations; each host OCR tool run.
 constexpr milliseconds command_limit = std::chrono::seconds(60);
 constexpr milliseconds ocr_tool_limit = std::chrono::seconds(120);
-
-std::regex compile(const std::string& machine, const std::string& regex,
-                   const std::string& operation) {
-  try {
-    return std::regex(regex, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", machine, operation,
-                            e.what()),
-                machine, operation);
-  }
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
 
 void check_tty(const std::string& machine, int tty, const std::string& operation) {
   if (tty < 1 || tty > 63)
@@ -147,12 +129,12 @@ awaitable<std::vector<std::string>> MachineImpl::screen_text(bool variants, std:
 
 awaitable<void> MachineImpl::wait_for_text(std::string regex, milliseconds timeout) {
   const std::string operation = fmt::format("wait_for_text(/{}/)", regex);
-  const std::regex re = compile(name(), regex, operation);
+  const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_vmm(operation);
   std::function<awaitable<bool>(std::string&)> attempt =
       [this, &re, &operation](std::string& last) -> awaitable<bool> {
     const auto texts = co_await screen_text(true, operation);
-    last = join(texts, "\n--- next OCR variant ---\n");
+    last = fmt::format("{}", fmt::join(texts, "\n--- next OCR variant ---\n"));
     for (const auto& text : texts)
       if (std::regex_search(text, re)) co_return true;
     co_return false;
@@ -249,7 +231,7 @@ awaitable<void> MachineImpl::wait_until_tty_matches(int tty, std::string regex,
                                                     milliseconds timeout) {
   const std::string operation = fmt::format("wait_until_tty_matches({}, /{}/)", tty, regex);
   check_tty(name(), tty, operation);
-  const std::regex re = compile(name(), regex, operation);
+  const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_shell(operation);
   std::function<awaitable<bool>(std::string&)> attempt =
       [this, boot, tty, &re, &operation](std::string& last) -> awaitable<bool> {
@@ -307,12 +289,13 @@ awaitable<std::vector<std::string>> MachineImpl::get_window_names() {
 
 awaitable<void> MachineImpl::wait_for_window(std::string regex, milliseconds timeout) {
   const std::string operation = fmt::format("wait_for_window(/{}/)", regex);
-  const std::regex re = compile(name(), regex, operation);
+  const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_shell(operation);
   std::function<awaitable<bool>(std::string&)> attempt =
       [this, boot, &re, &operation](std::string& last) -> awaitable<bool> {
     const auto names = co_await window_names(boot, operation);
-    last = names.empty() ? std::string("no named windows") : "windows: " + join(names, ", ");
+    last = names.empty() ? std::string("no named windows")
+                         : "windows: " + fmt::format("{}", fmt::join(names, ", "));
     for (const auto& n : names)
       if (std::regex_search(n, re)) co_return true;
     co_return false;

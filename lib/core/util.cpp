@@ -20,6 +20,17 @@
 
 namespace attest::detail {
 
+std::regex compile_regex(const std::string& regex, const std::string& machine,
+                         const std::string& operation) {
+  try {
+    return std::regex(regex, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw Error(fmt::format("machine '{}': {}: invalid regular expression: {}", machine, operation,
+                            e.what()),
+                machine, operation);
+  }
+}
+
 std::string base64_encode(std::string_view in) {
   static constexpr char table[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -2,10 +2,16 @@
 #pragma once
 
 #include <filesystem>
+#include <regex>
 #include <string>
 #include <string_view>
 
 namespace attest::detail {
+
+/// Compiles an ECMAScript regular expression given to a machine operation.
+/// Throws: Error naming the machine, the operation and what is wrong with the expression.
+std::regex compile_regex(const std::string& regex, const std::string& machine,
+                         const std::string& operation);
 
 /// Standard base64 (RFC 4648) with padding.
 std::string base64_encode(std::string_view bytes);
