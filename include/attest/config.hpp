@@ -83,8 +83,12 @@ struct MachineConfig {
 
   /// The vlans the machine is on, in interface order: vlan `vlans[k-1]` is the guest's `eth<k>`
   /// (eth0 is QEMU's user-mode network). On vlan v, node n has 192.168.v.n/24,
-  /// 2001:db8:v::n/64 and the MAC 52:54:00:12:vv:nn (hex), as in NixOS.
+  /// 2001:db8:v::n/64 (decimal digits) and the MAC 52:54:00:12:vv:nn (hex), as in NixOS.
   std::vector<unsigned> vlans;
+  /// Whether the driver gives a direct-boot guest its vlan addresses, /etc/hosts and hostname
+  /// over the shell. False when the guest configures itself (the Nix microVM guests do, from
+  /// their NixOS configuration, as NixOS start scripts always do).
+  bool configure_network = true;
   /// The node number n (1..254). Default: the machine's position in the alphabetical order of
   /// all machine names, from 1 (NixOS's numbering).
   std::optional<unsigned> node_number;

@@ -168,12 +168,28 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
                                  "'-' or '_')",
                                  mc.name));
   ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
-  check_keys(
-      m,
-      {"name", "backend", "start_command", "kernel", "initrd", "cmdline", "memory_mib", "vcpus",
-       "disks", "accel", "qemu_binary", "qemu_args", "firecracker_binary",
-       "cloud_hypervisor_binary", "boot_timeout", "allow_reboot", "vlans", "node_number", "macs"},
-      ctx, "a machine");
+  check_keys(m,
+             {"name",
+              "backend",
+              "start_command",
+              "kernel",
+              "initrd",
+              "cmdline",
+              "memory_mib",
+              "vcpus",
+              "disks",
+              "accel",
+              "qemu_binary",
+              "qemu_args",
+              "firecracker_binary",
+              "cloud_hypervisor_binary",
+              "boot_timeout",
+              "allow_reboot",
+              "vlans",
+              "node_number",
+              "macs",
+              "configure_network"},
+             ctx, "a machine");
   if (m.contains("backend")) mc.backend = get_string(m["backend"], "backend", ctx);
   if (m.contains("start_command"))
     mc.start_command = get_path(m["start_command"], "start_command", base, ctx);
@@ -211,6 +227,8 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
   if (m.contains("allow_reboot"))
     mc.allow_reboot = get_bool(m["allow_reboot"], "allow_reboot", ctx);
   if (m.contains("vlans")) mc.vlans = get_vlans(m["vlans"], "vlans", ctx);
+  if (m.contains("configure_network"))
+    mc.configure_network = get_bool(m["configure_network"], "configure_network", ctx);
   if (m.contains("node_number"))
     mc.node_number = get_uint(m["node_number"], "node_number", 1, 254, ctx);
   if (m.contains("macs")) {

@@ -44,9 +44,10 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
                       config_.name, "start");
   backend_ = backend::make_backend(driver.executor(), config_, paths_);
   const auto& plan = driver_.network().plan();
-  // A NixOS start script's guest configures its own addresses (networking.interfaces).
-  if (!plan.empty() && config_.start_command.empty() && plan.contains(name()) &&
-      !plan.node(name()).interfaces.empty())
+  // A NixOS start script's guest configures its own addresses (networking.interfaces), and so
+  // does a guest whose configuration says so.
+  if (!plan.empty() && config_.start_command.empty() && config_.configure_network &&
+      plan.contains(name()) && !plan.node(name()).interfaces.empty())
     // Only QEMU gives the guest a user-mode eth0 (the backends that can forward ports to it).
     network_setup_ =
         net::guest_setup_script(plan, plan.node(name()), backend_->has(Capability::port_forward));

@@ -125,7 +125,7 @@ awaitable<void> Network::start_tap() {
     // The namespace's own address on the vlan (never a guest's): .254, as the Elixir attest.
     if (!has_254) {
       co_await namespace_->add_address(bridge, fmt::format("192.168.{}.254/24", vlan));
-      co_await namespace_->add_address(bridge, fmt::format("2001:db8:{:x}::fe/64", vlan));
+      co_await namespace_->add_address(bridge, fmt::format("2001:db8:{}::fe/64", vlan));
     }
   }
   for (const auto& n : plan_.nodes)

@@ -128,7 +128,9 @@ Plan plan_network(const Config& config) {
       iface.mac = mac_for(v, node.number);
       if (auto it = m.macs.find(v); it != m.macs.end()) iface.mac = lower(it->second);
       iface.ipv4 = fmt::format("192.168.{}.{}", v, node.number);
-      iface.ipv6 = fmt::format("2001:db8:{:x}::{:x}", v, node.number);
+      // The decimal numbers as text, as NixOS writes them (`toString`): vlan 17, node 200 is
+      // 2001:db8:17::200.
+      iface.ipv6 = fmt::format("2001:db8:{}::{}", v, node.number);
       const auto owner = fmt::format("machine '{}' on vlan {}", m.name, v);
       if (auto [it, fresh] = macs.emplace(iface.mac, owner); !fresh)
         fail(config, m.name, m.macs.count(v) ? fmt::format("macs.{}", v) : field,

@@ -52,6 +52,7 @@ TEST_F(config_test, loads_a_direct_boot_machine_with_relative_paths) {
     "machines": [{"name": "vm", "kernel": "vmlinuz", "initrd": "initrd.img",
                   "cmdline": "console=ttyS0", "memory_mib": 128, "vcpus": 2, "accel": "tcg",
                   "boot_timeout": 12.5, "allow_reboot": true, "qemu_args": ["-snapshot"],
+                  "configure_network": false,
                   "disks": [{"path": "disk.img", "format": "raw", "read_only": true}]}]})"));
   EXPECT_EQ(c.name, "demo");
   EXPECT_EQ(c.global_timeout, std::chrono::seconds(120));
@@ -64,6 +65,7 @@ TEST_F(config_test, loads_a_direct_boot_machine_with_relative_paths) {
   EXPECT_EQ(m.accel, Accel::tcg);
   EXPECT_EQ(m.boot_timeout, std::chrono::milliseconds(12500));
   EXPECT_TRUE(m.allow_reboot);
+  EXPECT_FALSE(m.configure_network);
   EXPECT_EQ(m.qemu_args, std::vector<std::string>{"-snapshot"});
   ASSERT_EQ(m.disks.size(), 1u);
   EXPECT_TRUE(m.disks[0].read_only);
@@ -128,7 +130,7 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
        "machine 'a': field 'kernal': unknown field in a machine (known fields: name, backend, "
        "start_command, kernel, initrd, cmdline, memory_mib, vcpus, disks, accel, qemu_binary, "
        "qemu_args, firecracker_binary, cloud_hypervisor_binary, boot_timeout, allow_reboot, vlans, "
-       "node_number, macs)"},
+       "node_number, macs, configure_network)"},
       {R"({"machines": [{"name":"a","backend":"bochs","kernel":"vmlinuz"}]})",
        "machine 'a': field 'backend': unknown backend 'bochs' (known backends: qemu, firecracker, "
        "cloud-hypervisor)"},

@@ -80,13 +80,13 @@ TEST_F(network_test, numbers_nodes_alphabetically_and_addresses_them_as_nixos) {
             "192.168.1.3 server\n2001:db8:1::3 server\n");
 }
 
-TEST_F(network_test, macs_are_hex_and_vlans_above_nine_use_hex_in_ipv6) {
+TEST_F(network_test, macs_are_hex_and_ipv6_has_the_decimal_numbers_as_nixos) {
   EXPECT_EQ(mac_for(17, 200), "52:54:00:12:11:c8");
   const auto c = load(config({{"a", R"("vlans": [17], "node_number": 200)"}}));
   const auto plan = plan_network(c);
   const auto& i = plan.node("a").interfaces.at(0);
   EXPECT_EQ(i.ipv4, "192.168.17.200");
-  EXPECT_EQ(i.ipv6, "2001:db8:11::c8");
+  EXPECT_EQ(i.ipv6, "2001:db8:17::200");
 }
 
 TEST_F(network_test, machines_without_vlans_make_no_network) {

@@ -1,0 +1,51 @@
+# libattest, its headers, pkg-config files and the `attest` tool, built with Meson; the unit
+# suite runs as the check phase (the VM suites need the Debian test guests: CI runs them).
+{
+  lib,
+  stdenv,
+  meson,
+  ninja,
+  pkg-config,
+  boost,
+  fmt,
+  gtest,
+  nlohmann_json,
+  libnl,
+  src,
+}:
+stdenv.mkDerivation {
+  pname = "attest";
+  version = lib.removeSuffix "\n" (builtins.readFile ../VERSION);
+  inherit src;
+
+  nativeBuildInputs = [
+    meson
+    ninja
+    pkg-config
+  ];
+  buildInputs = [
+    boost
+    fmt
+    nlohmann_json
+    libnl
+  ];
+  # Test programs include <gtest/gtest.h> and <gmock/gmock.h> through attest's headers.
+  propagatedBuildInputs = [ gtest ];
+
+  mesonBuildType = "release";
+  mesonFlags = [ (lib.mesonBool "vm_tests" false) ];
+
+  doCheck = true;
+  checkPhase = ''
+    runHook preCheck
+    meson test --suite unit --print-errorlogs
+    runHook postCheck
+  '';
+
+  meta = {
+    description = "NixOS-style VM integration tests written in C++ (QEMU, Firecracker, cloud-hypervisor)";
+    license = lib.licenses.mit;
+    platforms = lib.platforms.linux;
+    mainProgram = "attest";
+  };
+}
