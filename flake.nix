@@ -95,12 +95,6 @@
               else
                 throw "attest: tests/nix: ${builtins.toJSON result.failures}"
             );
-          format = pkgs.runCommand "attest-format" { nativeBuildInputs = [ pkgs.clang-tools ]; } ''
-            cd ${self}
-            find include lib tests examples bench -name '*.cpp' -o -name '*.hpp' \
-              | xargs clang-format --dry-run --Werror
-            touch $out
-          '';
         }
         // exampleTests pkgs
       );
@@ -115,11 +109,11 @@
             pkgs.erofs-utils
             pkgs.tesseract
             pkgs.imagemagick
-            pkgs.nixfmt-rfc-style
+            pkgs.nixfmt
           ];
         };
       });
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
     };
 }

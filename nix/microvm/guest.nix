@@ -168,6 +168,7 @@ in
           options = [ "mode=0755" ];
           neededForBoot = true;
         };
+        # Stage 1 makes the upper and work directories of an overlay it mounts.
         "/nix/store" = {
           device = "overlay";
           fsType = "overlay";
@@ -184,8 +185,15 @@ in
         };
       })
     ];
-    boot.initrd.postMountCommands = mkIf cfg.splitStore ''
-      mkdir -p -m 0755 $targetRoot/nix/.rw-store/store $targetRoot/nix/.rw-store/work
+    # With splitStore the root is a blank disk: formatted on first boot, as qemu-vm.nix does for
+    # its blank root image (systemd's stage 1 does it from autoFormat).
+    boot.initrd.postDeviceCommands = mkIf (cfg.splitStore && !config.boot.initrd.systemd.enable) ''
+      if [ -z "$(blkid -o value -s TYPE /dev/vda || true)" ]; then
+        mke2fs -q -t ext4 /dev/vda
+      fi
+    '';
+    boot.initrd.extraUtilsCommands = mkIf (cfg.splitStore && !config.boot.initrd.systemd.enable) ''
+      copy_bin_and_libs ${pkgs.e2fsprogs}/bin/mke2fs
     '';
 
     # Register the closure with Nix when the guest has it (make-test passes attest.reginfo=).

@@ -43,7 +43,8 @@ let
   systems = lib.mapAttrs (
     node: module:
     import (pkgs.path + "/nixos/lib/eval-config.nix") {
-      inherit (pkgs.stdenv.hostPlatform) system;
+      # The platform comes from nixpkgs.pkgs below.
+      system = null;
       modules = [
         ./guest.nix
         defaults
