@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "attest/error.hpp"
+#include "core/json_read.hpp"
 
 namespace attest::cli {
 namespace {
@@ -112,18 +113,13 @@ class JsonContext {
     throw ConfigError(fmt::format("{}: {}", msg, why), "", "gen");
   }
   std::string string(const json& v, std::string_view field) const {
-    if (!v.is_string()) fail(field, fmt::format("expected a string, got {}", describe(v)));
+    if (!v.is_string())
+      fail(field, fmt::format("expected a string, got {}", detail::json_type_name(v)));
     return v.get<std::string>();
   }
   const std::string& origin() const { return origin_; }
 
  private:
-  static std::string describe(const json& v) {
-    if (v.is_array()) return "an array";
-    if (v.is_object()) return "an object";
-    if (v.is_null()) return "null";
-    return fmt::format("{} {}", v.type_name(), v.dump());
-  }
   std::string origin_;
 };
 
@@ -198,15 +194,10 @@ std::string generate_test(const GenSpec& spec) {
 
 GenSpec spec_from_json(std::string_view json_text, std::string_view origin) {
   const JsonContext ctx(origin);
-  json doc;
-  try {
-    doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    // nlohmann's what() starts with "[json.exception.parse_error.101] "; keep the useful part.
-    std::string what = e.what();
-    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    ctx.fail("", fmt::format("not valid JSON: {}", what));
-  }
+  std::string why;
+  auto parsed = detail::parse_json(json_text, why);
+  if (!parsed) ctx.fail("", fmt::format("not valid JSON: {}", why));
+  const json& doc = *parsed;
   if (!doc.is_object()) ctx.fail("", "expected a JSON object");
 
   GenSpec spec;

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "attest/error.hpp"
+#include "core/json_read.hpp"
 #include "net/plan.hpp"
 
 namespace attest {
@@ -25,26 +26,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return fmt::format("boolean {}", v.get<bool>());
-    case json::value_t::string:
-      return fmt::format("string {}", v.dump());
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-    case json::value_t::number_float:
-      return fmt::format("number {}", v.dump());
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    default:
-      return "a value";
-  }
-}
+using detail::json_type_name;
 
 /// Where an error is: file, optional machine, optional field.
 class Context {
@@ -89,19 +71,20 @@ void check_keys(const json& obj, std::initializer_list<std::string_view> known, 
 }
 
 std::string get_string(const json& v, std::string_view field, const Context& ctx) {
-  if (!v.is_string()) ctx.fail(field, fmt::format("expected a string, got {}", type_name(v)));
+  if (!v.is_string()) ctx.fail(field, fmt::format("expected a string, got {}", json_type_name(v)));
   return v.get<std::string>();
 }
 
 bool get_bool(const json& v, std::string_view field, const Context& ctx) {
-  if (!v.is_boolean()) ctx.fail(field, fmt::format("expected true or false, got {}", type_name(v)));
+  if (!v.is_boolean())
+    ctx.fail(field, fmt::format("expected true or false, got {}", json_type_name(v)));
   return v.get<bool>();
 }
 
 unsigned get_uint(const json& v, std::string_view field, unsigned min, unsigned max,
                   const Context& ctx) {
   if (!v.is_number_integer())
-    ctx.fail(field, fmt::format("expected an integer, got {}", type_name(v)));
+    ctx.fail(field, fmt::format("expected an integer, got {}", json_type_name(v)));
   const auto n = v.get<long long>();
   if (n < min || n > max) ctx.fail(field, fmt::format("{} is out of range ({}..{})", n, min, max));
   return static_cast<unsigned>(n);
@@ -109,7 +92,7 @@ unsigned get_uint(const json& v, std::string_view field, unsigned min, unsigned 
 
 std::chrono::milliseconds get_seconds(const json& v, std::string_view field, const Context& ctx) {
   if (!v.is_number())
-    ctx.fail(field, fmt::format("expected a number of seconds, got {}", type_name(v)));
+    ctx.fail(field, fmt::format("expected a number of seconds, got {}", json_type_name(v)));
   const double s = v.get<double>();
   if (!(s > 0) || !std::isfinite(s) || s > 1e9)
     ctx.fail(field, fmt::format("expected a positive number of seconds, got {}", v.dump()));
@@ -149,7 +132,7 @@ void require_file(const fs::path& p, std::string_view field, bool executable, co
 
 std::vector<unsigned> get_vlans(const json& v, std::string_view field, const Context& ctx) {
   if (!v.is_array())
-    ctx.fail(field, fmt::format("expected an array of vlan numbers, got {}", type_name(v)));
+    ctx.fail(field, fmt::format("expected an array of vlan numbers, got {}", json_type_name(v)));
   std::vector<unsigned> out;
   for (std::size_t i = 0; i < v.size(); ++i)
     out.push_back(get_uint(v[i], fmt::format("{}[{}]", field, i), 1, 254, ctx));
@@ -159,7 +142,7 @@ std::vector<unsigned> get_vlans(const json& v, std::string_view field, const Con
 MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& base,
                             const Context& file_ctx) {
   Context ctx = file_ctx.machine(fmt::format("#{}", index + 1));
-  if (!m.is_object()) ctx.fail("", fmt::format("expected an object, got {}", type_name(m)));
+  if (!m.is_object()) ctx.fail("", fmt::format("expected an object, got {}", json_type_name(m)));
   if (!m.contains("name")) ctx.fail("name", "missing (every machine needs a name)");
   MachineConfig mc;
   mc.name = get_string(m["name"], "name", ctx);
@@ -218,7 +201,7 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
   if (m.contains("qemu_args")) {
     const auto& a = m["qemu_args"];
     if (!a.is_array())
-      ctx.fail("qemu_args", fmt::format("expected an array of strings, got {}", type_name(a)));
+      ctx.fail("qemu_args", fmt::format("expected an array of strings, got {}", json_type_name(a)));
     for (std::size_t i = 0; i < a.size(); ++i)
       mc.qemu_args.push_back(get_string(a[i], fmt::format("qemu_args[{}]", i), ctx));
   }
@@ -235,7 +218,7 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
     const auto& macs = m["macs"];
     if (!macs.is_object())
       ctx.fail("macs", fmt::format("expected an object from vlan numbers to MAC addresses, got {}",
-                                   type_name(macs)));
+                                   json_type_name(macs)));
     for (const auto& [key, value] : macs.items()) {
       const auto field = fmt::format("macs.{}", key);
       unsigned vlan = 0;
@@ -247,12 +230,13 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
   }
   if (m.contains("disks")) {
     const auto& d = m["disks"];
-    if (!d.is_array()) ctx.fail("disks", fmt::format("expected an array, got {}", type_name(d)));
+    if (!d.is_array())
+      ctx.fail("disks", fmt::format("expected an array, got {}", json_type_name(d)));
     for (std::size_t i = 0; i < d.size(); ++i) {
       const auto field = fmt::format("disks[{}]", i);
       const auto& disk = d[i];
       if (!disk.is_object())
-        ctx.fail(field, fmt::format("expected an object, got {}", type_name(disk)));
+        ctx.fail(field, fmt::format("expected an object, got {}", json_type_name(disk)));
       for (const auto& [key, value] : disk.items())
         if (key != "path" && key != "format" && key != "read_only" && key != "size_mib" &&
             key != "id")
@@ -424,16 +408,12 @@ void validate(const MachineConfig& mc, const fs::path& source) {
 
 Config parse_config(std::string_view text, const fs::path& source, const fs::path& base_dir) {
   Context ctx(source);
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // nlohmann's what() starts with "[json.exception.parse_error.101] "; keep the useful part.
-    std::string what = e.what();
-    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    ctx.fail("", fmt::format("not valid JSON: {}", what));
-  }
-  if (!doc.is_object()) ctx.fail("", fmt::format("expected a JSON object, got {}", type_name(doc)));
+  std::string why;
+  auto parsed = detail::parse_json(text, why);
+  if (!parsed) ctx.fail("", fmt::format("not valid JSON: {}", why));
+  const json& doc = *parsed;
+  if (!doc.is_object())
+    ctx.fail("", fmt::format("expected a JSON object, got {}", json_type_name(doc)));
   check_keys(doc, {"name", "global_timeout", "machines", "vlans", "network"}, ctx,
              "the configuration");
   Config config;
@@ -451,7 +431,7 @@ Config parse_config(std::string_view text, const fs::path& source, const fs::pat
   if (!doc.contains("machines")) ctx.fail("machines", "missing (list the test's machines)");
   const auto& machines = doc["machines"];
   if (!machines.is_array())
-    ctx.fail("machines", fmt::format("expected an array, got {}", type_name(machines)));
+    ctx.fail("machines", fmt::format("expected an array, got {}", json_type_name(machines)));
   if (machines.empty()) ctx.fail("machines", "empty (a test needs at least one machine)");
   std::set<std::string> names;
   for (std::size_t i = 0; i < machines.size(); ++i) {

@@ -2,30 +2,23 @@
 # backend): each node is a NixOS system with nix/microvm/guest.nix, booted directly from its
 # kernel and initrd; the test's C++ script is compiled against attest and run in the sandbox, the
 # VMMs on TAP devices inside a user+net namespace when the test has a network.
+# The arguments are those of nix/make-test.nix (docs/nix.md has the table), except that
+# splitStore means the shared erofs store of guest.nix, a node's own vlans are `attest.vlans`,
+# and `vmm` is the VMM package (its binary is named after the backend).
 backend:
 {
   pkgs,
   attest,
   name,
-  # { <node> = NixOS module; }
   nodes,
-  # C++ statements: the body of the test; each node is an `attest::Machine&` of its name.
   testScript,
-  # C++ declarations placed before the test (helper functions, #includes).
   testPrelude ? "",
-  # The store as a shared erofs image under a writable overlay (see guest.nix).
   splitStore ? false,
-  # The test network: on by itself for several nodes.
   enableNetwork ? null,
-  # The vlans of every node when the network is on (a node's `attest.vlans` overrides them).
   vlans ? [ 1 ],
-  # Seconds the whole test may take.
   globalTimeout ? 3600,
-  # Extra arguments of the test program.
   driverArgs ? [ ],
-  # A NixOS module given to every node.
   defaults ? { },
-  # The VMM package; its binary is named after the backend.
   vmm ? (if backend == "firecracker" then pkgs.firecracker else pkgs.cloud-hypervisor),
 }:
 let
