@@ -5,9 +5,7 @@
 
 #include "attest/test.hpp"
 
-TEST(consumer, shell_quote_is_there) {
-  EXPECT_EQ(attest::shell_quote("it's"), "'it'\\''s'");
-}
+TEST(consumer, shell_quote_is_there) { EXPECT_EQ(attest::shell_quote("it's"), "'it'\\''s'"); }
 
 ATTEST_TEST(consumer_boots_a_machine) {
   start_all();
