@@ -30,8 +30,9 @@ makeTest {
   };
   testScript = ''
     start_all();
-    // alice is 192.168.1.1, bob is 192.168.1.2 (alphabetical order)
-    alice.succeed("ping -c 1 bob");
+    // alice is 192.168.1.1, bob is 192.168.1.2 (alphabetical order). start_all() does not wait
+    // for the guests (as in NixOS): the first ping retries until bob is up.
+    alice.wait_until_succeeds("ping -c 1 bob");
     bob.succeed("ping -c 1 alice");
     EXPECT_THAT(alice.succeed("cat /etc/hosts"), HasSubstr("192.168.1.2 bob"));
   '';

@@ -1,10 +1,9 @@
-// VM tests of a machine's life: start, shutdown, crash, and every way it can go down under a
-// command (VMM killed, kernel panic, shell gone), boot failures and the global timeout.
+// VM tests of a machine's life: start, shutdown, crash, reboot, NixOS start scripts. The ways it
+// can go wrong (VMM killed, kernel panic, shell gone, boot failures, the global timeout) are in
+// tests/faults/.
 #include <gmock/gmock.h>
-#include <signal.h>
 
 #include <fstream>
-#include <thread>
 
 #include "attest/driver.hpp"
 #include "attest/test.hpp"
@@ -65,128 +64,6 @@ ATTEST_TEST(wait_for_shutdown_times_out_on_a_running_machine) {
   m.succeed("(sleep 1; poweroff) >/dev/null 2>&1 &");
   m.wait_for_shutdown(60s);
   EXPECT_FALSE(m.is_up());
-}
-
-ATTEST_TEST(vmm_killed_mid_command) {
-  start_all();
-  auto& m = machine("machine");
-  m.connect();
-  const int pid = attest::vmtest::vmm_pid(m);
-  ASSERT_GT(pid, 0);
-  std::chrono::steady_clock::time_point killed;
-  std::thread killer([&] {
-    std::this_thread::sleep_for(1s);
-    killed = std::chrono::steady_clock::now();
-    ::kill(pid, SIGKILL);
-  });
-  try {
-    m.succeed("sleep 100");
-    ADD_FAILURE() << "succeed returned";
-  } catch (const attest::BootError& e) {
-    EXPECT_LT(seconds_since(killed), 1.0) << "the error came too late";
-    EXPECT_THAT(
-        e.what(),
-        HasSubstr("QEMU was killed by signal 9 (SIGKILL) unexpectedly while running `sleep 100`"));
-    EXPECT_EQ(e.machine(), "machine");
-  }
-  killer.join();
-  EXPECT_FALSE(m.is_up());
-}
-
-ATTEST_TEST(kernel_panic_mid_command) {
-  start_all();
-  auto& m = machine("machine");
-  m.connect();
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    m.succeed("echo c > /proc/sysrq-trigger; sleep 100");
-    ADD_FAILURE() << "succeed returned";
-  } catch (const attest::BootError& e) {
-    EXPECT_LT(seconds_since(t0), 5.0);
-    EXPECT_THAT(
-        e.what(),
-        HasSubstr("the guest kernel panicked (Kernel panic - not syncing: sysrq triggered crash)"));
-    EXPECT_THAT(e.what(), HasSubstr("console (last 30 lines)"));
-    EXPECT_THAT(e.what(), HasSubstr("sysrq"));
-  }
-  // As in NixOS, the next command boots the machine again.
-  EXPECT_EQ(m.succeed("echo back"), "back\n");
-}
-
-ATTEST_TEST(backdoor_shell_killed_mid_command) {
-  start_all();
-  auto& m = machine("machine");
-  m.connect();
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THAT([&] { m.succeed("kill -9 $$; sleep 1"); },
-              ThrowsMessage<attest::BootError>(HasSubstr("backdoor shell exited while running")));
-  EXPECT_LT(seconds_since(t0), 10.0);
-  EXPECT_THAT([&] { m.succeed("true"); },
-              ThrowsMessage<attest::BootError>(HasSubstr("backdoor shell has exited")));
-}
-
-ATTEST_TEST(boot_error_for_a_kernel_that_is_not_one) {
-  auto config = attest::vmtest::minimal_config();
-  const auto bogus = std::filesystem::path(::testing::TempDir()) / "not-a-kernel";
-  std::ofstream(bogus) << "this is not a kernel image\n";
-  config.machines[0].kernel = bogus;
-  attest::Driver driver(config);
-  auto& m = driver.machine("machine");
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    m.start();
-    m.succeed("true");
-    ADD_FAILURE() << "a bogus kernel booted";
-  } catch (const attest::BootError& e) {
-    EXPECT_LT(seconds_since(t0), 30.0);
-    EXPECT_THAT(e.what(), HasSubstr("machine 'machine'"));
-    EXPECT_THAT(e.what(), HasSubstr("QEMU exited with exit status 1"));
-    EXPECT_THAT(e.what(), HasSubstr("QEMU stderr"));
-  }
-}
-
-ATTEST_TEST(boot_error_when_the_banner_never_comes) {
-  auto config = attest::vmtest::minimal_config();
-  // PID 1 is a plain shell on the console: the guest runs, but no backdoor ever starts.
-  config.machines[0].cmdline += " rdinit=/bin/sh";
-  config.machines[0].boot_timeout = 8s;
-  attest::Driver driver(config);
-  auto& m = driver.machine("machine");
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THAT(
-      [&] { m.succeed("true"); },
-      ThrowsMessage<attest::BootError>(AllOf(
-          HasSubstr("did not come up within the boot timeout of 8s"),
-          HasSubstr("Spawning backdoor root shell..."), HasSubstr("console (last 30 lines)"))));
-  EXPECT_LT(seconds_since(t0), 20.0);
-}
-
-ATTEST_TEST(global_timeout_halts_everything) {
-  auto config = attest::vmtest::minimal_config();
-  config.global_timeout = 20s;
-  attest::Driver driver(config);
-  auto& m = driver.machine("machine");
-  m.connect();
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THAT([&] { m.succeed("sleep 1000"); },
-              ThrowsMessage<attest::TimeoutError>(HasSubstr("global timeout of 20s expired")));
-  EXPECT_LT(seconds_since(t0), 25.0);
-  EXPECT_FALSE(m.is_up());
-  EXPECT_THAT([&] { m.succeed("true"); },
-              ThrowsMessage<attest::TimeoutError>(HasSubstr("global timeout")));
-}
-
-ATTEST_TEST(no_vmm_outlives_its_driver) {
-  std::string state;
-  {
-    attest::Driver driver(attest::vmtest::minimal_config());
-    auto& m = driver.machine("machine");
-    m.connect();
-    state = m.state_dir().string();
-    EXPECT_EQ(attest::vmtest::count_processes(state), 1);
-  }
-  EXPECT_EQ(attest::vmtest::count_processes(state), 0);
-  EXPECT_FALSE(std::filesystem::exists(state));
 }
 
 ATTEST_TEST(bad_accelerator_setting_is_reported) {
