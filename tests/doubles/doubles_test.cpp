@@ -535,7 +535,8 @@ TEST(FirecrackerDouble, BootsTheGuestLikeFirecracker) {
   const auto args = qemu_args(vm.args_file);
   ASSERT_FALSE(args.empty());
   EXPECT_EQ(arg_after(args, "-append"),
-            "console=ttyS0 reboot=k root=/dev/vda rw attest.vsock_emulation=tcp:52:54:00:ff:00:01");
+            "console=ttyS0 reboot=k root=/dev/vda rw attest.vsock_emulation=tcp:52:54:00:ff:00:01 "
+            "no_timer_check");
   EXPECT_EQ(arg_after(args, "-m"), "256");
   EXPECT_EQ(arg_after(args, "-smp"), "2");
   // The root drive first, then the others in PUT order; read-only honoured; files in place.
@@ -765,8 +766,9 @@ TEST(CloudHypervisorDouble, BootsTheGuestLikeCloudHypervisor) {
   BootedCloudHypervisor vm(dir, "ch");
   vm.create_and_boot(dir);
   const auto args = qemu_args(vm.args_file);
-  EXPECT_EQ(arg_after(args, "-append"),
-            "console=ttyS0 reboot=k panic=1 attest.vsock_emulation=tcp:52:54:00:ff:00:01");
+  EXPECT_EQ(
+      arg_after(args, "-append"),
+      "console=ttyS0 reboot=k panic=1 attest.vsock_emulation=tcp:52:54:00:ff:00:01 no_timer_check");
   EXPECT_EQ(arg_after(args, "-m"), "256");
   EXPECT_THAT(arg_after(args, "-drive", 0), StartsWith("file=" + dir / "rootfs.ext4"));
   EXPECT_THAT(arg_after(args, "-drive", 1), HasSubstr("readonly=on"));
