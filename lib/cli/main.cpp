@@ -161,9 +161,10 @@ int run_gen(const Args& args) {
     if (prelude_file) spec.prelude = read_file(*prelude_file);
   }
 
-  if (output && *output != "-") spec.output_name = fs::path(*output).filename().string();
+  const bool to_file = output && *output != "-";
+  if (to_file) spec.output_name = fs::path(*output).filename().string();
   const std::string source = attest::cli::generate_test(spec);
-  if (output && *output != "-") {
+  if (to_file) {
     write_file_atomically(*output, source);
   } else if (!(std::cout << source << std::flush)) {
     throw std::runtime_error("cannot write to standard output");

@@ -8,7 +8,6 @@ let
     concatStringsSep
     filter
     isAttrs
-    isFunction
     length
     listToAttrs
     removeAttrs
@@ -66,7 +65,7 @@ rec {
       nodeNames = attrNames machines; # sorted, as the driver numbers them
       layout = net.layout vlansOf;
       vlans = net.vlans layout;
-      bad = filter (n: !(isAttrs machines.${n}) || isFunction machines.${n}) nodeNames;
+      bad = filter (n: !(isAttrs machines.${n})) nodeNames;
       badBackends = filter (n: !(builtins.elem (machines.${n}.backend or "qemu") backends)) nodeNames;
     in
     if nodeNames == [ ] then

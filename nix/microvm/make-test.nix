@@ -30,7 +30,8 @@ let
 
   # The layout needs every node's vlans, and each node needs the layout: lazy evaluation lets
   # them refer to each other (a node's vlans never depend on the layout).
-  layout = alib.network.layout (lib.mapAttrs (_: system: system.config.attest.vlans) systems);
+  nodeVlans = lib.mapAttrs (_: system: system.config.attest.vlans) systems;
+  layout = alib.network.layout nodeVlans;
   hosts = alib.network.nodeHosts layout;
 
   systems = lib.mapAttrs (
@@ -87,7 +88,7 @@ let
 
   config = alib.config.mkConfig {
     inherit name machines globalTimeout;
-    vlansOf = lib.mapAttrs (_: system: system.config.attest.vlans) systems;
+    vlansOf = nodeVlans;
     network = "tap";
   };
 in

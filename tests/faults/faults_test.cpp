@@ -34,6 +34,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
 using namespace std::chrono_literals;
+using attest::vmtest::count_processes;
 using attest::vmtest::seconds_since;
 namespace fs = std::filesystem;
 
@@ -69,11 +70,6 @@ int child_main(const char* ready_file) {
     std::cerr << "faults child: " << e.what() << "\n";
   }
   return 1;
-}
-
-/// Processes whose command line mentions `needle`.
-int processes_mentioning(const std::string& needle) {
-  return attest::vmtest::count_processes(needle);
 }
 
 int open_descriptors() {
@@ -306,15 +302,14 @@ TEST_P(killed_test_binary, leaves_nothing_running_and_the_next_run_removes_its_s
   ASSERT_FALSE(state.empty());
 
   // Two VMMs, the hub or the namespace holder, and the child itself.
-  EXPECT_GE(processes_mentioning(state) + processes_mentioning(marker), 4);
+  EXPECT_GE(count_processes(state) + count_processes(marker), 4);
   ASSERT_EQ(::kill(child, SIGKILL), 0);
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   const auto killed = std::chrono::steady_clock::now();
-  while (processes_mentioning(state) + processes_mentioning(marker) > 0 &&
-         seconds_since(killed) < 5)
+  while (count_processes(state) + count_processes(marker) > 0 && seconds_since(killed) < 5)
     std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(processes_mentioning(state), 0) << "a VMM or hub survived the test binary";
-  EXPECT_EQ(processes_mentioning(marker), 0) << "a forked helper survived the test binary";
+  EXPECT_EQ(count_processes(state), 0) << "a VMM or hub survived the test binary";
+  EXPECT_EQ(count_processes(marker), 0) << "a forked helper survived the test binary";
 
   // Its state (sockets included) is left behind; the next driver removes it.
   EXPECT_TRUE(fs::exists(state));

@@ -29,12 +29,13 @@ let
   dir = dirOf guestConfig;
   absolute = p: if builtins.substring 0 1 p == "/" then p else "${dir}/${p}";
   base = builtins.head guest.machines;
+  disks = map (d: if d ? path then d // { path = absolute d.path; } else d) (base.disks or [ ]);
   machine =
     builtins.removeAttrs base [ "name" ]
     // {
       kernel = absolute base.kernel;
       initrd = absolute base.initrd;
-      disks = map (d: if d ? path then d // { path = absolute d.path; } else d) (base.disks or [ ]);
+      inherit disks;
     }
     // (
       if backend == null then
@@ -45,7 +46,7 @@ let
           inherit (base) cmdline vcpus;
           kernel = absolute base.kernel;
           initrd = absolute base.initrd;
-          disks = map (d: if d ? path then d // { path = absolute d.path; } else d) base.disks;
+          inherit disks;
           memoryMiB = base.memory_mib;
           binary = vmm;
         }
