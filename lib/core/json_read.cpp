@@ -9,7 +9,8 @@ using json = nlohmann::json;
 std::optional<json> parse_json(std::string_view text, std::string& why) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e400") is out_of_range (406).
     why = e.what();
     if (auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
     return std::nullopt;

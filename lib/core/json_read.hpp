@@ -10,7 +10,7 @@
 namespace attest::detail {
 
 /// `text` parsed, or nullopt with `why` set to the parser's reason without its
-/// "[json.exception.parse_error.101] " prefix.
+/// "[json.exception.parse_error.101] " prefix (a syntax error, or a number out of range).
 std::optional<nlohmann::json> parse_json(std::string_view text, std::string& why);
 
 /// How a value is named in a message: `null`, `boolean true`, `string "x"`, `number 3`,

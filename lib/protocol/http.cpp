@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
@@ -26,13 +27,11 @@ std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
-/// How much of the first line is read before handing the stream to Beast. micro-http itself
-/// refuses longer lines (reference §3.2), so a longer one is garbage and Beast may reject it.
+/// How much of the first line is looked at for normalisation. micro-http itself refuses longer
+/// lines (reference §3.2), so a longer one is garbage and Beast may reject it.
 constexpr std::size_t max_status_line = 1024;
-
-std::string_view buffered(const boost::beast::flat_buffer& buffer) {
-  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
-}
+/// The largest header accepted, with its final empty line (Beast's default for responses).
+constexpr std::size_t max_header = 8192;
 
 /// Whether the bytes so far can still be the start of "HTTP/": lets garbage fail at once instead
 /// of waiting for line ends that may never come.
@@ -47,9 +46,8 @@ bool may_be_http(std::string_view seen) {
 /// after the code), which Beast rejects as "bad status". Only that line is patched (a space is
 /// inserted) so that everything else stays Beast's job. Returns the reason phrase as sent, since
 /// Beast's reason() substitutes the standard phrase for an empty one.
-std::string normalise_status_line(boost::beast::flat_buffer& buffer, std::size_t eol) {
-  const std::string_view all = buffered(buffer);
-  const std::string_view line = all.substr(0, eol);
+std::string normalise_status_line(std::string& bytes, std::size_t eol) {
+  const std::string_view line = std::string_view(bytes).substr(0, eol);
   const auto sp = line.find(' ');
   if (!line.starts_with("HTTP/") || sp == std::string_view::npos) return {};
   const std::string_view rest = line.substr(sp + 1);
@@ -57,14 +55,7 @@ std::string normalise_status_line(boost::beast::flat_buffer& buffer, std::size_t
                            return c >= '0' && c <= '9';
                          });
   if (!code_only) return rest.size() > 4 ? std::string(trim(rest.substr(4))) : std::string();
-  std::string fixed;
-  fixed.reserve(all.size() + 1);
-  fixed.append(line);
-  fixed.push_back(' ');
-  fixed.append(all.substr(eol));
-  buffer.consume(buffer.size());
-  const auto n = boost::asio::buffer_copy(buffer.prepare(fixed.size()), asio::buffer(fixed));
-  buffer.commit(n);
+  bytes.insert(eol, 1, ' ');
   return {};
 }
 
@@ -88,9 +79,10 @@ bool is_beast_parse_error(const error_code& ec) {
 
 }  // namespace
 
-std::string vmm_message(std::string_view body) {
-  const std::string_view text = trim(body);
-  if (text.empty()) return {};
+namespace {
+
+/// The text vmm_message() shows, before it is made printable and cut.
+std::string message_text(std::string_view text) {
   // micro-http's own parse errors put a raw LF inside a JSON string (reference §3.4), which JSON
   // forbids. Outside strings a control byte is only whitespace, so blanking them all is safe.
   std::string cleaned(text);
@@ -98,24 +90,186 @@ std::string vmm_message(std::string_view body) {
       cleaned.begin(), cleaned.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; },
       ' ');
   const json j = json::parse(cleaned, nullptr, false);
-  if (!j.is_discarded()) {
-    if (j.is_object()) {
-      for (const char* key : {"fault_message", "error"}) {
-        const auto it = j.find(key);
-        if (it != j.end() && it->is_string()) return std::string(trim(it->get<std::string>()));
-      }
-    } else if (j.is_array() && !j.empty()) {
-      std::string joined;
-      for (const auto& part : j) {
-        if (!joined.empty()) joined += ": ";
-        joined += part.is_string() ? part.get<std::string>() : part.dump();
-      }
-      return joined;
-    } else if (j.is_string()) {
-      return std::string(trim(j.get<std::string>()));
+  if (j.is_object()) {
+    for (const char* key : {"fault_message", "error"}) {
+      const auto it = j.find(key);
+      if (it != j.end() && it->is_string()) return it->get<std::string>();
     }
+  } else if (j.is_string()) {
+    return j.get<std::string>();
+  } else if (j.is_array() && !j.empty() &&
+             std::all_of(j.begin(), j.end(), [](const json& part) { return part.is_string(); })) {
+    // Only a chain of strings is joined: anything else is shown as sent, which is also never
+    // dump()ed (nlohmann's serialiser recurses, and a deeply nested body would overflow the stack).
+    std::string joined;
+    for (const auto& part : j) {
+      if (!joined.empty()) joined += ": ";
+      joined += part.get<std::string>();
+    }
+    return joined;
   }
-  return detail::excerpt(text, 400);
+  return std::string(text);
+}
+
+}  // namespace
+
+std::string vmm_message(std::string_view body) {
+  const std::string_view text = trim(body);
+  if (text.empty()) return {};
+  // Every shape ends up in an error message: printable and bounded (a JSON string may hold any
+  // control byte, escaped or raw DEL), as the raw body always was.
+  return detail::excerpt(trim(message_text(text)), 400);
+}
+
+struct ResponseParser::State {
+  std::string what;
+  /// The first bytes, until the header is complete: they are handed to Beast only then, once
+  /// the status line is normalised.
+  std::string start;
+  bool started = false;
+  bool in_beast = false;
+  bhttp::response_parser<bhttp::string_body> beast;
+  /// What Beast has not consumed yet: it parses the header only once the whole of it is there.
+  boost::beast::flat_buffer pending;
+  /// The first bytes as Beast got them, for messages.
+  std::string head;
+  std::string reason;
+  bool done = false;
+  bool reusable = false;
+  bool bytes_after_end = false;
+
+  Error malformed(std::string_view why, std::string_view received) const {
+    return Error(0, fmt::format("{}: malformed HTTP response ({}); received \"{}\"", what, why,
+                                detail::excerpt(received, 200)));
+  }
+  Error cut_short(const error_code& ec, std::string_view received) const {
+    return Error(0, fmt::format("{}: the connection closed in the middle of the response ({}); "
+                                "received \"{}\"",
+                                what, ec.message(), detail::excerpt(received, 200)));
+  }
+  Error failed(const error_code& ec) const {
+    if (ec == bhttp::error::body_limit)
+      return Error(0, fmt::format("{}: the response body is larger than {} bytes", what, max_body));
+    if (ec == bhttp::error::partial_message || ec == bhttp::error::end_of_stream ||
+        closed_by_peer(ec))
+      return cut_short(ec, head);
+    if (is_beast_parse_error(ec)) return malformed(ec.message(), head);
+    return Error(0, fmt::format("{}: reading the response failed: {}", what, ec.message()));
+  }
+
+  void complete(bool framed) {
+    done = true;
+    // The header's own view: Beast's keep_alive() is already false when the body would run to
+    // EOF, which is the case told apart here.
+    reusable = framed && beast.get().keep_alive() && !beast.need_eof() && pending.size() == 0;
+  }
+
+  bool to_beast(std::string_view bytes) {
+    if (head.size() < 200) head.append(bytes.substr(0, 200 - head.size()));
+    pending.commit(asio::buffer_copy(pending.prepare(bytes.size()), asio::buffer(bytes)));
+    while (pending.size() > 0) {
+      error_code ec;
+      const std::size_t n = beast.put(pending.data(), ec);
+      pending.consume(n);
+      if (ec == bhttp::error::need_more) return false;
+      if (ec) throw failed(ec);
+      if (beast.is_done()) {
+        complete(true);
+        return true;
+      }
+      // HTTP would read the body up to EOF, which a kept-alive micro-http connection never
+      // sends: it frames every body with Content-Length, so an answer without one has none
+      // (reference §3.5). The stream cannot be trusted after such an answer, so it is not reused.
+      if (beast.is_header_done() && !beast.content_length() && !beast.chunked() &&
+          beast.get().keep_alive()) {
+        complete(false);
+        return true;
+      }
+      if (n == 0) return false;
+    }
+    return false;
+  }
+};
+
+ResponseParser::ResponseParser(std::string what, bool head_request)
+    : s_(std::make_unique<State>()) {
+  s_->what = std::move(what);
+  s_->beast.body_limit(max_body);
+  // Larger than any header handed over (feed() enforces max_header), so it never applies.
+  s_->beast.header_limit(2 * max_header);
+  if (head_request) s_->beast.skip(true);
+}
+
+ResponseParser::~ResponseParser() = default;
+
+bool ResponseParser::started() const noexcept { return s_->started; }
+bool ResponseParser::done() const noexcept { return s_->done; }
+bool ResponseParser::reusable() const noexcept {
+  return s_->done && s_->reusable && !s_->bytes_after_end;
+}
+
+bool ResponseParser::feed(std::string_view bytes) {
+  State& s = *s_;
+  if (bytes.empty()) return s.done;
+  s.started = true;
+  if (s.done) {
+    s.bytes_after_end = true;
+    return true;
+  }
+  if (s.in_beast) return s.to_beast(bytes);
+  // The header is collected here rather than by Beast, so that garbage fails at once instead of
+  // waiting for line ends that may never come, and the status line can be normalised first.
+  // Beast gets the header whole: it finds some malformed lines only when it parses the header in
+  // one piece, and applies its size limit differently to the first piece and to later ones, and
+  // the outcome must not depend on how bytes arrive.
+  s.start.append(bytes);
+  const std::string_view seen = s.start;
+  if (!may_be_http(seen)) throw s.malformed("no \"HTTP/\" status line", seen);
+  if (seen.substr(0, max_header).find("\r\n\r\n") == std::string_view::npos) {
+    if (seen.size() < max_header) return false;
+    throw s.malformed(fmt::format("a header longer than {} bytes", max_header), seen);
+  }
+  std::string start = std::move(s.start);
+  s.start.clear();
+  const auto eol = std::string_view(start).substr(0, max_status_line).find("\r\n");
+  if (eol != std::string_view::npos) s.reason = normalise_status_line(start, eol);
+  s.in_beast = true;
+  return s.to_beast(start);
+}
+
+void ResponseParser::finish(const error_code& ec) {
+  State& s = *s_;
+  if (s.done) return;
+  if (!s.started)
+    throw Error(
+        0, fmt::format("{}: the connection closed without an answer ({})", s.what, ec.message()));
+  if (!s.in_beast) throw s.cut_short(ec, s.start);
+  if (ec != asio::error::eof) throw s.failed(ec);
+  // As Beast's own read does at EOF: a body that runs to the end of the stream is now complete.
+  error_code eof;
+  if (s.beast.got_some())
+    s.beast.put_eof(eof);
+  else
+    eof = bhttp::error::partial_message;
+  if (eof) throw s.failed(eof);
+  s.complete(true);
+}
+
+Response ResponseParser::take() {
+  State& s = *s_;
+  Response out;
+  if (!s.done) return out;
+  auto& message = s.beast.get();
+  out.status = static_cast<int>(message.result_int());
+  out.reason = std::move(s.reason);
+  out.body = std::move(message.body());
+  return out;
+}
+
+Response parse_response(std::string_view bytes, std::string what) {
+  ResponseParser parser(std::move(what));
+  if (!parser.feed(bytes)) parser.finish(asio::error::eof);
+  return parser.take();
 }
 
 struct Client::Exchange {
@@ -247,84 +401,21 @@ awaitable<bool> Client::send_and_receive(Exchange& x, bool may_resend, Response&
   }
 
   x.phase = "waiting for the response";
-  boost::beast::flat_buffer buffer;
-  // The status line is read here rather than by Beast so it can be normalised first.
-  std::size_t eol = std::string_view::npos;
+  // An exchange that throws leaves the connection to run()'s Turn, which drops it.
+  ResponseParser parser(x.what, x.request.method() == bhttp::verb::head);
+  std::array<char, 4096> chunk;
   for (;;) {
-    const std::string_view seen = buffered(buffer);
-    eol = seen.find("\r\n");
-    if (eol != std::string_view::npos || seen.size() >= max_status_line || !may_be_http(seen))
-      break;
     auto [ec, n] =
-        co_await socket_.async_read_some(buffer.prepare(4096), asio::as_tuple(use_awaitable));
-    buffer.commit(n);
+        co_await socket_.async_read_some(asio::buffer(chunk), asio::as_tuple(use_awaitable));
+    if (parser.feed(std::string_view(chunk.data(), n))) break;
     if (!ec) continue;
     close();
-    if (buffer.size() == 0 && may_resend && closed_by_peer(ec)) co_return false;
-    if (buffer.size() == 0)
-      throw Error(
-          0, fmt::format("{}: the connection closed without an answer ({})", x.what, ec.message()));
-    throw Error(0, fmt::format("{}: the connection closed in the middle of the response ({}); "
-                               "received \"{}\"",
-                               x.what, ec.message(), detail::excerpt(buffered(buffer), 200)));
+    if (!parser.started() && may_resend && closed_by_peer(ec)) co_return false;
+    parser.finish(ec);
+    break;
   }
-  if (!may_be_http(buffered(buffer))) {
-    // Beast would wait for a complete header before judging the first line, which may never come.
-    close();
-    throw Error(0, fmt::format("{}: malformed HTTP response (no \"HTTP/\" status line); received "
-                               "\"{}\"",
-                               x.what, detail::excerpt(buffered(buffer), 200)));
-  }
-  std::string reason;
-  if (eol != std::string_view::npos) reason = normalise_status_line(buffer, eol);
-  const std::string head(buffered(buffer).substr(0, 200));
-
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(max_body);
-  if (x.request.method() == bhttp::verb::head) parser.skip(true);
-  auto read_failed = [&](const error_code& ec) {
-    close();
-    if (ec == bhttp::error::body_limit)
-      return Error(0,
-                   fmt::format("{}: the response body is larger than {} bytes", x.what, max_body));
-    if (ec == bhttp::error::partial_message || ec == bhttp::error::end_of_stream ||
-        closed_by_peer(ec))
-      return Error(0, fmt::format("{}: the connection closed in the middle of the response ({}); "
-                                  "received \"{}\"",
-                                  x.what, ec.message(), detail::excerpt(head, 200)));
-    if (is_beast_parse_error(ec))
-      return Error(0, fmt::format("{}: malformed HTTP response ({}); received \"{}\"", x.what,
-                                  ec.message(), detail::excerpt(head, 200)));
-    return Error(0, fmt::format("{}: reading the response failed: {}", x.what, ec.message()));
-  };
-
-  auto [header_ec, header_bytes] =
-      co_await bhttp::async_read_header(socket_, buffer, parser, asio::as_tuple(use_awaitable));
-  (void)header_bytes;
-  if (header_ec) throw read_failed(header_ec);
-  // The header's own view: Beast's parser.keep_alive() is already false when the body would run
-  // to EOF, which is the case being told apart here.
-  const bool keep_alive = parser.get().keep_alive();
-  bool reusable = keep_alive;
-  if (!parser.is_done()) {
-    if (!parser.content_length() && !parser.chunked() && keep_alive) {
-      // HTTP would read the body up to EOF, which a kept-alive micro-http connection never sends:
-      // it frames every body with Content-Length, so an answer without one has none (reference
-      // §3.5). The stream cannot be trusted after such an answer, so it is not reused.
-      reusable = false;
-    } else {
-      auto [body_ec, body_bytes] =
-          co_await bhttp::async_read(socket_, buffer, parser, asio::as_tuple(use_awaitable));
-      (void)body_bytes;
-      if (body_ec) throw read_failed(body_ec);
-    }
-  }
-  auto& message = parser.get();
-  out.status = static_cast<int>(message.result_int());
-  out.reason = std::move(reason);
-  out.body = std::move(message.body());
-  // Bytes beyond the answer were not asked for: the stream is out of step, start afresh.
-  if (!reusable || parser.need_eof() || buffer.size() > 0) close();
+  out = parser.take();
+  if (!parser.reusable()) close();
   co_return true;
 }
 

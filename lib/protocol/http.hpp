@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,8 +42,51 @@ class Error : public std::runtime_error {
 /// The VMM's own text in an error body: Firecracker's {"fault_message": "..."}; micro-http's
 /// {"error": "..."}; cloud-hypervisor's error chain ["Error from API", "...", "<root cause>"],
 /// joined with ": " so it reads as the usual "<what failed>: <why>"; a JSON string; otherwise the
-/// trimmed raw body (printable, cut to a few hundred bytes).
+/// raw body. Always trimmed, printable (control bytes escaped as detail::excerpt does) and cut to
+/// a few hundred bytes. Never throws (but std::bad_alloc).
 std::string vmm_message(std::string_view body);
+
+/// Largest response body accepted.
+inline constexpr std::size_t max_body = 8 * 1024 * 1024;
+
+/// Reads one response from the bytes of a connection, as they arrive, without doing I/O: the
+/// client's own parser, so it can be tested (and fuzzed) apart from sockets. Beast does the
+/// framing; this adds micro-http's quirks (a status line without a space after the code, a
+/// kept-alive answer without Content-Length that has no body). The result does not depend on
+/// how the bytes are split. Every Error it throws has status 0.
+class ResponseParser {
+ public:
+  /// `what` starts every message ("Firecracker API: GET /"); the answer to a HEAD has no body.
+  explicit ResponseParser(std::string what, bool head_request = false);
+  ~ResponseParser();
+  ResponseParser(const ResponseParser&) = delete;
+  ResponseParser& operator=(const ResponseParser&) = delete;
+
+  /// Adds bytes; returns true once the response is complete (later bytes are kept apart, and
+  /// make the connection unusable). Throws: Error on a malformed response or a body over
+  /// max_body.
+  bool feed(std::string_view bytes);
+  /// The connection ended (`ec`: EOF, reset, ...) before the response was complete: completes a
+  /// body read to EOF. Throws: Error for anything else (a response cut short, a read error).
+  void finish(const error_code& ec);
+  /// Whether any byte has arrived.
+  bool started() const noexcept;
+  bool done() const noexcept;
+  /// Whether the connection can carry the next exchange: the server keeps it alive, the body
+  /// was framed, and nothing came after the response.
+  bool reusable() const noexcept;
+  /// The response (2xx or not), once done().
+  Response take();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+/// The response in `bytes`, a whole connection's worth: the bytes are parsed as a stream that
+/// then ends; bytes after a complete response are ignored. Throws: Error (status 0) as
+/// ResponseParser does.
+Response parse_response(std::string_view bytes, std::string what = "HTTP response");
 
 /// One VMM's API socket. Requests are serialised: micro-http answers one at a time anyway, and a
 /// kept-alive connection can carry only one exchange at a time. Use on the I/O thread only.
@@ -55,7 +99,7 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   /// Largest response body accepted.
-  static constexpr std::size_t max_body = 8 * 1024 * 1024;
+  static constexpr std::size_t max_body = http::max_body;
   /// Pause between connect attempts while the VMM has not created or bound its socket yet.
   static constexpr std::chrono::milliseconds connect_retry_interval{50};
 

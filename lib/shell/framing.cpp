@@ -3,9 +3,13 @@
 #include "shell/framing.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <new>
+#include <utility>
 
 #include "attest/machine.hpp"
 
@@ -104,16 +108,52 @@ std::size_t StreamSearch::find(std::string_view buffer) {
 Response::Response(const Nonce& nonce, const Nonce& session)
     : marker_(end_marker(nonce)), closed_(closed_sentinel(session)) {}
 
-char* Response::prepare(std::size_t min) {
-  if (capacity_ - size_ < min) {
-    const std::size_t want = std::max(capacity_ * 2, size_ + min);
-    char* grown = static_cast<char*>(std::realloc(buffer_.get(), want));
-    if (grown == nullptr) throw std::bad_alloc();
-    (void)buffer_.release();
-    buffer_.reset(grown);
-    capacity_ = want;
+PageBuffer::PageBuffer(PageBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), capacity_(std::exchange(other.capacity_, 0)) {}
+
+PageBuffer& PageBuffer::operator=(PageBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = std::exchange(other.data_, nullptr);
+    capacity_ = std::exchange(other.capacity_, 0);
   }
-  return buffer_.get() + size_;
+  return *this;
+}
+
+void PageBuffer::grow(std::size_t n) {
+  if (n <= capacity_) return;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t want = (std::max(n, capacity_ * 2) + page - 1) / page * page;
+  void* p = data_ == nullptr
+                ? ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                : ::mremap(data_, capacity_, want, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  data_ = static_cast<char*>(p);
+  capacity_ = want;
+}
+
+std::string PageBuffer::drain(std::size_t n) {
+  constexpr std::size_t piece = 1 << 20;  // a multiple of the page size
+  std::string out;
+  out.reserve(n);  // allocated, not touched: only the copied pieces become resident
+  for (std::size_t at = 0; at < n; at += piece) {
+    const std::size_t len = std::min(piece, n - at);
+    out.append(data_ + at, len);
+    if (len == piece) ::madvise(data_ + at, piece, MADV_DONTNEED);
+  }
+  release();
+  return out;
+}
+
+void PageBuffer::release() noexcept {
+  if (data_ != nullptr) ::munmap(data_, capacity_);
+  data_ = nullptr;
+  capacity_ = 0;
+}
+
+char* Response::prepare(std::size_t min) {
+  if (buffer_.capacity() - size_ < min) buffer_.grow(size_ + min);
+  return buffer_.data() + size_;
 }
 
 Response::State Response::commit(std::size_t n) {
@@ -130,49 +170,55 @@ Response::State Response::feed(std::string_view bytes) {
 
 void Response::scan() {
   if (state_ != State::reading) return;
-  const std::string_view view(buffer_.get(), size_);
+  const std::string_view view(buffer_.data(), size_);
   if (marker_at_ == std::string::npos) {
     marker_at_ = marker_.find(view);
-    if (marker_at_ == std::string::npos) {
-      if (closed_.find(view) != std::string::npos) state_ = State::closed;
+    // The first of the two wins, however the reads split the stream: a sentinel before the marker
+    // means the shell died first, even when both arrive in one read.
+    const auto closed_at = closed_.find(view);
+    if (closed_at != std::string::npos && closed_at < marker_at_) {
+      state_ = State::closed;
       return;
     }
+    if (marker_at_ == std::string::npos) return;
   }
+  // `echo $?` prints 0..255: one to three digits, then a line end. A fourth byte without a line
+  // end is malformed as soon as it arrives, so the outcome never depends on the read boundaries.
+  constexpr std::size_t max_digits = 3;
   const std::size_t digits = marker_at_ + marker_.pattern().size();
   const auto nl = view.find('\n', digits);
   if (nl == std::string_view::npos) {
-    if (size_ - digits > 4) state_ = State::malformed;
+    if (size_ - digits > max_digits) state_ = State::malformed;
     return;
   }
-  int status = -1;
+  unsigned status = 0;
   const auto* first = view.data() + digits;
   const auto* last = view.data() + nl;
   auto [ptr, ec] = std::from_chars(first, last, status);
-  if (ec != std::errc() || ptr != last || nl == digits || status < 0 || status > 255) {
+  if (ec != std::errc() || ptr != last || nl == digits || nl - digits > max_digits ||
+      status > 255) {
     state_ = State::malformed;
     return;
   }
-  status_ = status;
+  status_ = static_cast<int>(status);
   end_ = nl + 1;
   state_ = State::done;
 }
 
 std::string Response::take_output() {
-  std::string out(buffer_.get(), std::min(marker_at_, size_));
-  buffer_.reset();
-  capacity_ = 0;
+  std::string out = buffer_.drain(std::min(marker_at_, size_));
   size_ = 0;
   return out;
 }
 
 std::string_view Response::leftover() const {
   if (state_ != State::done || end_ >= size_) return {};
-  return std::string_view(buffer_.get() + end_, size_ - end_);
+  return std::string_view(buffer_.data() + end_, size_ - end_);
 }
 
 std::string_view Response::received_tail() const {
   const std::size_t from = size_ > 200 ? size_ - 200 : 0;
-  return std::string_view(buffer_.get() + from, size_ - from);
+  return std::string_view(buffer_.data() + from, size_ - from);
 }
 
 bool BannerSearch::feed(std::string_view bytes) {

@@ -103,6 +103,32 @@ class StreamSearch {
   std::size_t from_ = 0;
 };
 
+/// Anonymous memory for a response: grows by remapping (no zero-filling, no copying), and gives
+/// its pages back while its contents are moved out, so a 20 MiB output peaks at about 20 MiB of
+/// driver memory instead of twice that.
+class PageBuffer {
+ public:
+  PageBuffer() = default;
+  ~PageBuffer() { release(); }
+  PageBuffer(PageBuffer&& other) noexcept;
+  PageBuffer& operator=(PageBuffer&& other) noexcept;
+  PageBuffer(const PageBuffer&) = delete;
+  PageBuffer& operator=(const PageBuffer&) = delete;
+
+  char* data() const noexcept { return data_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  /// Grows to at least `n` bytes (whole pages), keeping the contents. Throws: std::bad_alloc.
+  void grow(std::size_t n);
+  /// Returns the first `n` bytes as a string and releases the buffer; each megabyte's pages go
+  /// back to the system as soon as they are copied.
+  std::string drain(std::size_t n);
+  void release() noexcept;
+
+ private:
+  char* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 /// Collects one command's response from raw chunks: the output, then "<nonce> <status>\n".
 /// Also notices the session's closed sentinel.
 class Response {
@@ -113,7 +139,7 @@ class Response {
 
   /// A writable region of at least `min` bytes at the end of the buffer.
   char* prepare(std::size_t min);
-  std::size_t capacity_left() const noexcept { return capacity_ - size_; }
+  std::size_t capacity_left() const noexcept { return buffer_.capacity() - size_; }
   /// Accounts `n` bytes written into the region from prepare(); returns the new state.
   State commit(std::size_t n);
   /// Feeds bytes that were read earlier (e.g. left over from the previous command).
@@ -131,13 +157,7 @@ class Response {
 
  private:
   void scan();
-  struct Free {
-    void operator()(char* p) const noexcept { std::free(p); }
-  };
-  // Grown with realloc: no zero-filling, and large blocks move by remapping pages rather than
-  // copying them, so a 20 MiB output costs one copy (into the returned string).
-  std::unique_ptr<char, Free> buffer_;
-  std::size_t capacity_ = 0;
+  PageBuffer buffer_;
   std::size_t size_ = 0;
   StreamSearch marker_;
   StreamSearch closed_;

@@ -190,6 +190,14 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
   }
 }
 
+// Found by tests/fuzz (corpus/config/number-overflow): the JSON parser reports such a number as
+// out_of_range rather than parse_error, and it escaped parse_config as a json exception.
+TEST_F(config_test, a_number_too_large_for_a_double_is_a_config_error) {
+  EXPECT_EQ(error_of(R"({"machines": [{"name":"a","kernel":"vmlinuz"}], "global_timeout": 1e400})"),
+            prefix() + "not valid JSON: number overflow parsing '1e400'");
+  EXPECT_THROW(parse_config(R"({"machines": [-1e999]})", "x.json", dir_), ConfigError);
+}
+
 TEST_F(config_test, errors_carry_the_machine_name) {
   write(R"({"machines": [{"name":"server","kernel":"nope"}]})");
   try {

@@ -3,6 +3,11 @@
 
 #include <gmock/gmock.h>
 
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+
 namespace attest::shell {
 namespace {
 
@@ -110,6 +115,42 @@ TEST(framing_test, response_is_byte_exact_for_every_split) {
   }
 }
 
+TEST(framing_test, page_buffer_keeps_its_contents_while_growing_and_drains_them_exactly) {
+  PageBuffer b;
+  EXPECT_EQ(b.capacity(), 0u);
+  std::string expected;
+  // Grown in odd steps past several megabytes (moves by remapping), filled with a byte pattern.
+  for (std::size_t size = 1; size < (7u << 20); size = size * 3 + 7) {
+    b.grow(size);
+    ASSERT_GE(b.capacity(), size);
+    for (std::size_t i = expected.size(); i < size; ++i) {
+      b.data()[i] = static_cast<char>(i * 131 + (i >> 12));
+      expected.push_back(b.data()[i]);
+    }
+  }
+  ASSERT_EQ(std::string_view(b.data(), expected.size()), expected);
+  PageBuffer moved = std::move(b);
+  EXPECT_EQ(b.capacity(), 0u);
+  EXPECT_EQ(moved.drain(expected.size()), expected);
+  EXPECT_EQ(moved.capacity(), 0u);
+  EXPECT_EQ(moved.data(), nullptr);
+  EXPECT_EQ(PageBuffer().drain(0), "");
+}
+
+TEST(framing_test, a_large_response_is_byte_exact) {
+  Response r(nonce, session);
+  std::string out;
+  for (std::size_t i = 0; i < (5u << 20) + 123; ++i) out.push_back(static_cast<char>(i % 251));
+  const std::string wire = out + end_marker(nonce) + "0\n";
+  for (std::size_t at = 0; at < wire.size(); at += 65536) {
+    const std::size_t n = std::min<std::size_t>(65536, wire.size() - at);
+    std::copy_n(wire.data() + at, n, r.prepare(65536));
+    r.commit(n);
+  }
+  ASSERT_EQ(r.state(), Response::State::done);
+  EXPECT_EQ(r.take_output(), out);
+}
+
 TEST(framing_test, response_reports_what_came_after_the_marker) {
   Response r(nonce, session);
   EXPECT_EQ(r.feed("out" + nonce.joined() + " 0\nlate bytes"), Response::State::done);
@@ -136,6 +177,32 @@ TEST(framing_test, response_notices_the_shell_exiting) {
   Response r(nonce, session);
   EXPECT_EQ(r.feed("partial output" + session.joined() + " clo"), Response::State::reading);
   EXPECT_EQ(r.feed("sed\n"), Response::State::closed);
+}
+
+// Found by tests/fuzz (corpus/framing/closed-before-marker): in one read, a marker after the
+// sentinel used to win, while the same bytes in two reads ended as closed.
+TEST(framing_test, a_closed_sentinel_before_the_marker_wins_in_one_read) {
+  Response r(nonce, session);
+  EXPECT_EQ(r.feed("partial" + closed_sentinel(session) + nonce.joined() + " 0\n"),
+            Response::State::closed);
+}
+
+// Found by tests/fuzz: " 00000\n" used to be status 0 in one read and malformed byte by byte.
+TEST(framing_test, a_status_is_one_to_three_digits_however_it_arrives) {
+  for (const std::string status : {" 00000\n", " 0000\n"}) {
+    const std::string wire = nonce.joined() + status;
+    for (const std::size_t piece : {1u, 2u, 5u, 64u}) {
+      Response r(nonce, session);
+      for (std::size_t i = 0; i < wire.size() && r.state() == Response::State::reading; i += piece)
+        r.feed(wire.substr(i, piece));
+      EXPECT_EQ(r.state(), Response::State::malformed) << status << " in pieces of " << piece;
+    }
+  }
+  Response zeros(nonce, session);
+  EXPECT_EQ(zeros.feed(nonce.joined() + " 000\n"), Response::State::done);
+  EXPECT_EQ(zeros.status(), 0);
+  Response plus(nonce, session);
+  EXPECT_EQ(plus.feed(nonce.joined() + " +1\n"), Response::State::malformed);
 }
 
 TEST(framing_test, a_similar_nonce_is_just_output) {

@@ -687,5 +687,133 @@ TEST(http_test, vmm_message_reads_every_error_body_shape) {
   EXPECT_EQ(vmm_message(""), "");
 }
 
+// Found by tests/fuzz (corpus/http/del-in-error-chain, deeply-nested-error-body): a JSON string
+// may hold control bytes and DEL, which went into error messages as they were, and a chain with a
+// deeply nested part was dump()ed recursively until the stack overflowed.
+TEST(http_test, vmm_message_is_printable_and_bounded_for_every_shape) {
+  EXPECT_EQ(vmm_message(R"({"fault_message":"bad \u001b[31mred\u001b[0m"})"),
+            "bad \\x1b[31mred\\x1b[0m");
+  EXPECT_EQ(vmm_message("[\"Error from api\",\"Cannot\x7f boot\"]"),
+            "Error from api: Cannot\\x7f boot");
+  const std::string long_message = vmm_message(R"({"error":")" + std::string(5000, 'x') + "\"}");
+  EXPECT_LT(long_message.size(), 450u);
+  EXPECT_THAT(long_message, HasSubstr("(4600 more bytes)"));
+  // A chain that is not all strings is shown as sent.
+  EXPECT_EQ(vmm_message(R"(["Error from api", 3])"), R"(["Error from api", 3])");
+  const std::string deep =
+      "[\"Error from api\"," + std::string(100000, '[') + std::string(100000, ']') + "]";
+  EXPECT_THAT(vmm_message(deep), ::testing::StartsWith("[\"Error from api\",[[[["));
+}
+
+TEST(http_test, parse_response_reads_what_micro_http_sends) {
+  const Response empty = parse_response(fc_204);
+  EXPECT_EQ(empty.status, 204);
+  EXPECT_EQ(empty.reason, "");
+  EXPECT_EQ(empty.body, "");
+  const Response busy = parse_response(
+      "HTTP/1.1 503\r\nConnection: close\r\nContent-Length: 40\r\n\r\n"
+      "{ \"error\": \"Too many open connections\" }");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.body, "{ \"error\": \"Too many open connections\" }");
+  const Response to_eof =
+      parse_response("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+  EXPECT_EQ(to_eof.reason, "OK");
+  EXPECT_EQ(to_eof.body, "until the end");
+  const Response chunked = parse_response(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n6\r\npedia \r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.body, "Wikipedia ");
+}
+
+/// The message parse_response() fails with, or "(no error)".
+std::string parse_error_of(std::string_view bytes) {
+  try {
+    parse_response(bytes, "Firecracker API: GET /");
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), 0);
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(http_test, parse_response_names_what_is_wrong) {
+  EXPECT_EQ(parse_error_of(""),
+            "Firecracker API: GET /: the connection closed without an answer (End of file)");
+  EXPECT_EQ(parse_error_of("SSH-2.0-OpenSSH_9.2"),
+            "Firecracker API: GET /: malformed HTTP response (no \"HTTP/\" status line); received "
+            "\"SSH-2.0-OpenSSH_9.2\"");
+  EXPECT_THAT(parse_error_of("HTTP/1.1 2x4 \r\n\r\n"),
+              HasSubstr("Firecracker API: GET /: malformed HTTP response (bad status)"));
+  EXPECT_THAT(parse_error_of("HTTP/1.1 200 \r\nContent-Length: 5\r\n\r\nab"),
+              HasSubstr("Firecracker API: GET /: the connection closed in the middle of the "
+                        "response (partial message)"));
+  EXPECT_THAT(parse_error_of("HTTP/1.1 200 \r\nContent-Length: 9000000\r\n\r\n"),
+              HasSubstr("the response body is larger than 8388608 bytes"));
+}
+
+// Found by tests/fuzz (corpus/http/header-over-the-limit): Beast applies its header limit to the
+// first piece it parses differently than to later ones, so a header just over it could pass.
+TEST(http_test, a_header_over_the_limit_fails_however_it_arrives) {
+  const std::string wire = "HTTP/1.1 204 \r\nX: " + std::string(8185, 'a') + "\r\n\r\n";
+  const std::string expected = "malformed HTTP response (a header longer than 8192 bytes)";
+  EXPECT_THAT(parse_error_of(wire), HasSubstr(expected));
+  for (const std::size_t piece : {1u, 4000u, 8191u, 8192u}) {
+    ResponseParser parser("Firecracker API: GET /");
+    try {
+      for (std::size_t at = 0; at < wire.size(); at += piece)
+        parser.feed(std::string_view(wire).substr(at, piece));
+      ADD_FAILURE() << "no error in pieces of " << piece;
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr(expected)) << piece;
+    }
+  }
+  // Within the limit, it is a response.
+  EXPECT_EQ(parse_response("HTTP/1.1 204 \r\nX: " + std::string(8100, 'a') + "\r\n\r\n").status,
+            204);
+}
+
+TEST(http_test, response_parser_gives_the_same_answer_for_every_split) {
+  const std::string fault =
+      R"({"fault_message":"The requested operation is not supported before starting the microVM."})";
+  const std::string answers[] = {
+      fc_204,
+      fmt::format("HTTP/1.1 400 \r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{}",
+                  fault.size(), fault),
+      "HTTP/1.1 200 \r\nConnection: keep-alive\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+      std::string(fc_204) + fc_204,
+  };
+  const bool reusable[] = {true, true, false, false, false};
+  for (std::size_t i = 0; i < std::size(answers); ++i) {
+    const std::string& wire = answers[i];
+    const Response whole = parse_response(wire);
+    for (std::size_t piece = 1; piece <= wire.size(); ++piece) {
+      ResponseParser parser("test");
+      bool done = false;
+      for (std::size_t at = 0; at < wire.size(); at += piece)
+        done = parser.feed(std::string_view(wire).substr(at, piece)) || done;
+      if (!done) parser.finish(asio::error::eof);
+      EXPECT_EQ(parser.reusable(), reusable[i]) << wire;
+      const Response r = parser.take();
+      EXPECT_EQ(r.status, whole.status) << wire << " in pieces of " << piece;
+      EXPECT_EQ(r.reason, whole.reason) << wire << " in pieces of " << piece;
+      EXPECT_EQ(r.body, whole.body) << wire << " in pieces of " << piece;
+    }
+  }
+}
+
+// Found by tests/fuzz (corpus/http/bare-cr-in-header): Beast finds a malformed header line only
+// when it parses the header in one piece, so the error used to depend on the read boundaries.
+TEST(http_test, a_malformed_header_fails_the_same_way_in_one_read_or_many) {
+  const std::string wire = "HTTP/1.1 400 \r\nServer: Firecracker API\r\n\rgarbage\r\n\r\n";
+  EXPECT_THAT(parse_error_of(wire), HasSubstr("malformed HTTP response (bad line ending)"));
+  ResponseParser parser("Firecracker API: GET /");
+  try {
+    for (char c : wire) parser.feed(std::string_view(&c, 1));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("malformed HTTP response (bad line ending)"));
+  }
+}
+
 }  // namespace
 }  // namespace attest::http
