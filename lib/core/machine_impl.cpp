@@ -23,6 +23,8 @@ namespace {
 /// How long an operation waits for the VMM's exit to be reported after the shell connection
 /// dropped, so the error can say why.
 constexpr milliseconds exit_settle = std::chrono::seconds(1);
+/// How long a benchmark's raw exchange may take before it fails.
+constexpr std::chrono::seconds raw_exchange_timeout{60};
 /// Extra host-side time for a command the guest's `timeout -k 5` already bounds.
 constexpr milliseconds guest_timeout_grace = std::chrono::seconds(10);
 
@@ -131,12 +133,14 @@ awaitable<void> MachineImpl::start() {
   port_proxies_.clear();
   log_info(name(), "starting VM");
   std::optional<std::string> failure;
+  boot->vmm_spawn = Clock::now();
   try {
     co_await backend_->start(std::move(events), driver_.network().attachment(name()));
   } catch (const backend::StartFailure& e) {
     failure = e.what();
   }
   if (failure) co_await fail_start("start", *failure);
+  boot->vmm_running = Clock::now();
   log_debug(name(), fmt::format("VMM command: {}", backend_->command_line()));
   asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
 }
@@ -184,7 +188,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
       // The shell that answered belongs to the guest after every reset seen so far (a reboot can
       // reset twice: the guest's, then SeaBIOS's own hard reset).
       boot->shell_resets = boot->resets;
-      const auto took = Clock::now() - boot->started;
+      boot->ready_at = Clock::now();
+      const auto took = boot->ready_at - boot->started;
       log_info(name(), fmt::format("connected to guest root shell ({} after start)",
                                    format_duration(took)));
     } else if (r.end == RaceEnd::deadline && resume) {
@@ -793,9 +798,23 @@ awaitable<void> MachineImpl::restore_in_place(std::string snapshot, fs::path dir
   throw down_error(*boot, operation, "while restoring the snapshot");
 }
 
+awaitable<MachineImpl::BootTimings> MachineImpl::boot_timings() {
+  auto boot = co_await ensure_shell("boot_timings");
+  co_return BootTimings{boot->started, boot->vmm_spawn, boot->vmm_running,
+                        boot->shell->banner_seen(), boot->ready_at};
+}
+
 awaitable<std::size_t> MachineImpl::raw_exchange(std::string line, std::string terminator) {
   auto boot = co_await ensure_shell("raw_exchange");
-  co_return co_await boot->shell->raw_exchange(std::move(line), std::move(terminator));
+  const std::string shown = excerpt(line, 120);
+  auto op = boot->shell->raw_exchange(std::move(line), std::move(terminator));
+  auto r = co_await race(std::move(op), deadline_after(raw_exchange_timeout), boot->abort);
+  if (r.end == RaceEnd::done) co_return *r.value;
+  if (r.end == RaceEnd::aborted) throw down_error(*boot, "raw_exchange", "while running " + shown);
+  throw TimeoutError(fmt::format("machine '{}': raw_exchange: no answer to `{}` within {} that "
+                                 "ends as expected",
+                                 name(), shown, format_duration(raw_exchange_timeout)),
+                     name(), "raw_exchange", raw_exchange_timeout);
 }
 
 awaitable<std::string> MachineImpl::failure_context(std::size_t console_lines) {

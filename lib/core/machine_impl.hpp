@@ -82,6 +82,15 @@ class MachineImpl {
   awaitable<void> wait_for_window(std::string regex, std::chrono::milliseconds timeout);
   /// Benchmarks only: see shell::Shell::raw_exchange.
   awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
+  /// Benchmarks only: where the current boot's time went (all zero before the first boot).
+  struct BootTimings {
+    Clock::time_point started;      ///< start() began
+    Clock::time_point vmm_spawn;    ///< the backend was asked to start the VMM
+    Clock::time_point vmm_running;  ///< the backend's start returned (VMM up, its API answered)
+    Clock::time_point banner;       ///< the backdoor banner arrived
+    Clock::time_point ready;        ///< the shell protocol was installed: commands can run
+  };
+  awaitable<BootTimings> boot_timings();
   /// The console's last lines and the VMM's stderr tail, for failure reports.
   awaitable<std::string> failure_context(std::size_t console_lines);
 
@@ -194,6 +203,9 @@ struct MachineImpl::Boot {
   /// connection skips the setup step.
   bool network_configured = false;
   Clock::time_point started;
+  Clock::time_point vmm_spawn;
+  Clock::time_point vmm_running;
+  Clock::time_point ready_at;
   Deadline boot_deadline;
   asio::steady_timer panic_timer;
 };

@@ -93,6 +93,7 @@ awaitable<void> Shell::handshake() {
   BannerSearch banner_search;
   auto feed_banner = [&banner_search](std::string_view bytes) { return banner_search.feed(bytes); };
   co_await read_until(*control_, feed_banner, "the backdoor banner");
+  banner_seen_ = std::chrono::steady_clock::now();
   const Nonce route = make_nonce(rng_);
   const Nonce sync = make_nonce(rng_);
   std::string setup = setup_script(session_, route, sync);

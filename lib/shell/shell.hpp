@@ -73,6 +73,8 @@ class Shell {
   bool busy() const noexcept { return inflight_ != nullptr; }
   const std::string& busy_command() const;
   bool ready() const noexcept { return ready_; }
+  /// When the last handshake saw the banner (the guest's shell started); benchmarks read it.
+  std::chrono::steady_clock::time_point banner_seen() const noexcept { return banner_seen_; }
   void close() noexcept;
 
  private:
@@ -95,6 +97,7 @@ class Shell {
   Nonce session_;
   std::unique_ptr<Inflight> inflight_;
   bool ready_ = false;
+  std::chrono::steady_clock::time_point banner_seen_;
 };
 
 }  // namespace attest::shell
