@@ -5,5 +5,6 @@
 #include "attest/config.hpp"
 #include "attest/driver.hpp"
 #include "attest/error.hpp"
+#include "attest/log.hpp"
 #include "attest/machine.hpp"
 #include "attest/version.hpp"

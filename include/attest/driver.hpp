@@ -23,6 +23,11 @@ struct DriverOptions {
   std::filesystem::path output_dir;
   /// Overrides the configuration's global timeout.
   std::optional<std::chrono::milliseconds> global_timeout;
+  /// Keeps each machine's disks (fresh disks and private copies) in
+  /// `<output dir>/machine-state/<machine>/` between runs instead of discarding them, so the next
+  /// run boots from what this one wrote (NixOS `--keep-vm-state`). Sockets and snapshots stay
+  /// private to the run.
+  bool keep_machine_state = false;
 };
 
 namespace detail {

@@ -15,6 +15,7 @@
 
 #include "attest/capability.hpp"
 #include "attest/error.hpp"
+#include "attest/log.hpp"
 
 namespace attest {
 
@@ -372,6 +373,11 @@ class Machine {
 
   /// Writes `message` to the log, prefixed with the machine's name.
   void log(std::string_view message) const;
+  /// A log block titled with the machine's name and `message` (NixOS `machine.nested`): the log
+  /// lines until it is destroyed are indented under it, and its end shows how long it took.
+  ///
+  /// **Example**: `{ auto block = server.nested("migrating the database"); server.succeed(...); }`
+  LogBlock nested(std::string_view message) const;
 
   /// The implementation (internal).
   detail::MachineImpl& impl() noexcept { return *impl_; }

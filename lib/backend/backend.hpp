@@ -27,6 +27,14 @@ struct MachinePaths {
   std::filesystem::path state_dir;   ///< private (0700): sockets, disk overlays
   std::filesystem::path shared_dir;  ///< NixOS SHARED_DIR
   std::filesystem::path output_dir;  ///< the test's output directory
+  /// Where fresh disks and private disk copies live when they outlive the run
+  /// (DriverOptions::keep_machine_state); empty: in state_dir.
+  std::filesystem::path disk_dir;
+
+  /// Where the disks are: disk_dir, else state_dir.
+  const std::filesystem::path& disks() const noexcept {
+    return disk_dir.empty() ? state_dir : disk_dir;
+  }
 };
 
 /// What the backend reports to its machine, always on the I/O thread.

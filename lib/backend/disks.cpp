@@ -14,7 +14,7 @@ namespace attest::backend {
 namespace fs = std::filesystem;
 
 fs::path fresh_disk_path(const MachinePaths& paths, std::size_t index) {
-  return paths.state_dir / fmt::format("disk{}.raw", index);
+  return paths.disks() / fmt::format("disk{}.raw", index);
 }
 
 void create_fresh_disks(const MachineConfig& config, const MachinePaths& paths) {

@@ -106,7 +106,7 @@ fs::path microvm_disk_image(const MachineConfig& config, const MachinePaths& pat
   const auto& disk = config.disks.at(index);
   if (disk.size_mib > 0) return fresh_disk_path(paths, index);
   if (disk.read_only) return disk.path;
-  return paths.state_dir / fmt::format("disk{}-{}", index, disk.path.filename().string());
+  return paths.disks() / fmt::format("disk{}-{}", index, disk.path.filename().string());
 }
 
 void prepare_microvm_disks(const MachineConfig& config, const MachinePaths& paths) {

@@ -41,7 +41,7 @@ Accel effective_accel(const MachineConfig& config, bool* explicit_choice) {
 }
 
 fs::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index) {
-  return paths.state_dir / fmt::format("disk{}.qcow2", index);
+  return paths.disks() / fmt::format("disk{}.qcow2", index);
 }
 
 QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,

@@ -1,6 +1,7 @@
-// The `attest` command-line tool: a table of subcommands over lib/cli. Today only `gen` (the
-// testScript → C++ generator the Nix integration calls); `run` and `shell` (issue 9) are meant to
-// join the table. Exit status: 0 success, 1 error, 2 usage error.
+// The `attest` command-line tool: a table of subcommands over lib/cli: `gen` (the testScript → C++
+// generator the Nix integration calls), `run` (compile and run a test script, cached) and `shell`
+// (boot the machines and type commands, NixOS --interactive). Exit status: 0 success, 1 error,
+// 2 usage error; `run` returns the test binary's status.
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 
 #include "attest/version.hpp"
 #include "cli/gen.hpp"
+#include "cli/run.hpp"
+#include "cli/shell.hpp"
 
 namespace {
 
@@ -51,6 +54,44 @@ Options:
                        "prelude"}; not combined with the options above or SCRIPT
   -o, --output FILE    write FILE (atomically) instead of standard output
   -h, --help           show this help
+)";
+
+constexpr std::string_view run_usage =
+    R"(usage: attest run [options] CONFIG SCRIPT [-- TEST-OPTIONS...]
+
+Compiles SCRIPT against attest and runs it on the machines of CONFIG, in one step. SCRIPT is a C++
+file of ATTEST_TESTs, or a testScript (C++ statements, the body of a test) that gets a test
+around it with an attest::Machine& for each machine of CONFIG, as `attest gen` writes it. The
+build is cached and redone only when SCRIPT, a header it includes, the compiler or the flags
+change. attest is found with `pkg-config attest-main gmock` (this tool's own installation is
+searched after PKG_CONFIG_PATH). TEST-OPTIONS go to the test binary (--gtest_filter=...,
+--output-dir DIR, --global-timeout SECONDS, ...). The exit status is the test binary's.
+
+Options:
+  --cxx CXX            the compiler (default: $CXX, else c++)
+  --cxxflags FLAGS     extra compiler flags, e.g. "-O1 -g"
+  --cache-dir DIR      where builds are cached (default: $XDG_CACHE_HOME/attest/run)
+  --rebuild            compile even when the cached build is up to date
+  --build-only         compile, print the test binary's path, do not run it
+  -h, --help           show this help
+)";
+
+constexpr std::string_view shell_usage = R"(usage: attest shell [options] CONFIG
+
+Boots the machines of CONFIG on demand and reads commands: a line is run with bash as root on the
+current machine and its output printed; lines starting with ':' start, stop, screenshot,
+snapshot and restore machines (':help' lists them). Line editing and history on a terminal;
+commands are also read from a pipe. The machines are halted when the shell ends.
+
+Options:
+  --start                  boot every machine before the first prompt
+  --output-dir DIR         console logs and screenshots (default: $ATTEST_OUTPUT_DIR, else
+                           ./attest-out)
+  --keep-machine-state     keep the machines' disks in DIR/machine-state/ for the next session
+                           (NixOS --keep-vm-state)
+  --history FILE           the history file (default: $XDG_STATE_HOME/attest/shell_history)
+  -v, --verbose            show the driver's log (boots, commands, waits)
+  -h, --help               show this help
 )";
 
 std::string read_file(std::string_view path) {
@@ -172,6 +213,108 @@ int run_gen(const Args& args) {
   return 0;
 }
 
+/// Splits `--opt VALUE` / `--opt=VALUE` options from positional arguments, for run and shell.
+class OptionReader {
+ public:
+  explicit OptionReader(const Args& args) : args_(args) {}
+  bool next() {
+    if (++i_ >= args_.size()) return false;
+    arg_ = args_[i_];
+    option_ = arg_;
+    inline_value_.reset();
+    if (const auto eq = arg_.find('='); arg_.starts_with("--") && eq != std::string_view::npos) {
+      option_ = arg_.substr(0, eq);
+      inline_value_ = arg_.substr(eq + 1);
+    }
+    return true;
+  }
+  std::string_view arg() const { return arg_; }
+  std::string_view option() const { return option_; }
+  bool is_option() const { return arg_.size() >= 2 && arg_[0] == '-'; }
+  std::string value() {
+    if (inline_value_) return std::string(*inline_value_);
+    if (++i_ >= args_.size()) throw UsageError(fmt::format("option {} needs a value", option_));
+    return std::string(args_[i_]);
+  }
+  /// The arguments after the current one.
+  Args rest() const {
+    return Args(args_.begin() + static_cast<std::ptrdiff_t>(i_ + 1), args_.end());
+  }
+
+ private:
+  const Args& args_;
+  std::size_t i_ = static_cast<std::size_t>(-1);
+  std::string_view arg_, option_;
+  std::optional<std::string_view> inline_value_;
+};
+
+int run_run(const Args& args) {
+  attest::cli::RunOptions options;
+  std::vector<std::string> positional;
+  OptionReader r(args);
+  while (r.next()) {
+    if (r.arg() == "--") {
+      for (auto a : r.rest()) options.test_args.emplace_back(a);
+      break;
+    }
+    if (!r.is_option()) {
+      positional.emplace_back(r.arg());
+    } else if (r.arg() == "-h" || r.arg() == "--help") {
+      std::cout << run_usage;
+      return 0;
+    } else if (r.option() == "--cxx") {
+      options.cxx = r.value();
+    } else if (r.option() == "--cxxflags") {
+      options.cxxflags = r.value();
+    } else if (r.option() == "--cache-dir") {
+      options.cache_dir = r.value();
+    } else if (r.arg() == "--rebuild") {
+      options.rebuild = true;
+    } else if (r.arg() == "--build-only") {
+      options.build_only = true;
+    } else {
+      throw UsageError(fmt::format("unknown option '{}'", r.arg()));
+    }
+  }
+  if (positional.size() != 2)
+    throw UsageError(positional.size() < 2
+                         ? "missing CONFIG or SCRIPT"
+                         : fmt::format("unexpected argument '{}'", positional[2]));
+  options.config = positional[0];
+  options.script = positional[1];
+  return attest::cli::run_script(options);
+}
+
+int run_shell(const Args& args) {
+  attest::cli::ShellOptions options;
+  std::optional<std::string> config;
+  OptionReader r(args);
+  while (r.next()) {
+    if (!r.is_option()) {
+      if (config) throw UsageError(fmt::format("unexpected argument '{}'", r.arg()));
+      config = std::string(r.arg());
+    } else if (r.arg() == "-h" || r.arg() == "--help") {
+      std::cout << shell_usage;
+      return 0;
+    } else if (r.arg() == "--start") {
+      options.start_all = true;
+    } else if (r.arg() == "--keep-machine-state") {
+      options.keep_machine_state = true;
+    } else if (r.option() == "--output-dir") {
+      options.output_dir = r.value();
+    } else if (r.option() == "--history") {
+      options.history = r.value();
+    } else if (r.arg() == "-v" || r.arg() == "--verbose") {
+      options.verbose = true;
+    } else {
+      throw UsageError(fmt::format("unknown option '{}'", r.arg()));
+    }
+  }
+  if (!config) throw UsageError("missing CONFIG (the machines' configuration file)");
+  options.config = *config;
+  return attest::cli::run_shell(options);
+}
+
 struct Subcommand {
   std::string_view name;
   std::string_view summary;
@@ -180,6 +323,8 @@ struct Subcommand {
 
 constexpr Subcommand subcommands[] = {
     {"gen", "generate a test program's C++ source from a testScript", run_gen},
+    {"run", "compile a test script and run it on a configuration's machines", run_run},
+    {"shell", "boot a configuration's machines and run commands on them interactively", run_shell},
 };
 
 void print_usage(std::ostream& out) {

@@ -99,6 +99,11 @@ DriverImpl::DriverImpl(Config config, DriverOptions options)
                             output_dir_.string(), ec ? ec.message() : std::strerror(errno)),
                 "", "Driver");
   state_root_ = make_state_root();
+  if (options.keep_machine_state) {
+    kept_state_root_ = output_dir_ / "machine-state";
+    fs::create_directories(kept_state_root_, ec);
+    ::chmod(kept_state_root_.c_str(), 0700);
+  }
   network_ = std::make_unique<net::Network>(io_.get_executor(), net::plan_network(config_),
                                             state_root_ / "net");
   for (const auto& m : config_.machines)

@@ -132,6 +132,8 @@ class DriverImpl {
   const Config& config() const noexcept { return config_; }
   const std::filesystem::path& output_dir() const noexcept { return output_dir_; }
   const std::filesystem::path& state_root() const noexcept { return state_root_; }
+  /// `<output dir>/machine-state` with DriverOptions::keep_machine_state, else empty.
+  const std::filesystem::path& kept_state_root() const noexcept { return kept_state_root_; }
   /// The machines (sorted by name); any thread. Machines are never removed before the driver
   /// ends, so the pointers stay valid.
   std::vector<Machine*> machines() const;
@@ -160,6 +162,7 @@ class DriverImpl {
   std::atomic<bool> expired_{false};
   std::filesystem::path output_dir_;
   std::filesystem::path state_root_;
+  std::filesystem::path kept_state_root_;
   std::unique_ptr<net::Network> network_;
   mutable std::mutex machines_mutex_;
   std::vector<std::unique_ptr<Machine>> machines_;  ///< guarded by machines_mutex_

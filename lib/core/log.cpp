@@ -2,11 +2,15 @@
 // never interleave mid-line.
 #include "core/log.hpp"
 
+#include "attest/log.hpp"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 
 namespace attest::detail {
@@ -65,20 +69,48 @@ void Log::write(LogLevel level, std::string_view machine, std::string_view messa
   const char* mark = level == LogLevel::error     ? "!!! "
                      : level == LogLevel::warning ? "warning: "
                                                   : "";
+  const std::string indent(2 * static_cast<std::size_t>(std::max(depth_.load(), 0)), ' ');
   if (machine.empty())
-    line = fmt::format("{}{}{}{}\n", start, mark, message, end);
+    line = fmt::format("{}{}{}{}{}\n", indent, start, mark, message, end);
   else
-    line = fmt::format("{}{}{}: {}{}\n", start, mark, machine, message, end);
+    line = fmt::format("{}{}{}{}: {}{}\n", indent, start, mark, machine, message, end);
   std::lock_guard lock(log_mutex());
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 void Log::serial(std::string_view machine, std::string_view text) {
   if (!serial_echo_ || !enabled(LogLevel::info)) return;
-  std::string line = color_ ? fmt::format("\033[2m{} # {}\033[0m\n", machine, text)
-                            : fmt::format("{} # {}\n", machine, text);
+  const std::string indent(2 * static_cast<std::size_t>(std::max(depth_.load(), 0)), ' ');
+  std::string line = color_ ? fmt::format("{}\033[2m{} # {}\033[0m\n", indent, machine, text)
+                            : fmt::format("{}{} # {}\n", indent, machine, text);
   std::lock_guard lock(log_mutex());
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void Log::open_block(std::string_view title) {
+  if (enabled(LogLevel::info)) {
+    const std::string indent(2 * static_cast<std::size_t>(std::max(depth_.load(), 0)), ' ');
+    const std::string line = color_ ? fmt::format("{}\033[1m{}\033[0m\n", indent, title)
+                                    : fmt::format("{}{}\n", indent, title);
+    std::lock_guard lock(log_mutex());
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+  ++depth_;
+}
+
+void Log::close_block(std::string_view closing, bool failed) {
+  --depth_;
+  write(failed ? LogLevel::error : LogLevel::info, "", closing);
+}
+
+void wait_progress(std::string_view machine, std::string_view kind, std::string_view what,
+                   std::chrono::steady_clock::time_point start,
+                   std::chrono::steady_clock::time_point& next) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next) return;
+  next = now + std::chrono::seconds(10);
+  const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now - start).count();
+  log_info(machine, fmt::format("waiting for {}{}… {} s", kind, what, waited));
 }
 
 std::string format_duration(std::chrono::nanoseconds d) {
@@ -122,3 +154,28 @@ std::string indent_block(std::string_view title, std::string_view text) {
 }
 
 }  // namespace attest::detail
+
+namespace attest {
+
+void log(std::string_view message) { detail::log_info("", message); }
+
+LogBlock::LogBlock(std::string_view title)
+    : title_(title),
+      start_(std::chrono::steady_clock::now()),
+      uncaught_(std::uncaught_exceptions()) {
+  detail::Log::get().open_block(title_);
+}
+
+LogBlock::~LogBlock() {
+  const auto took = detail::format_duration(elapsed());
+  if (std::uncaught_exceptions() > uncaught_)
+    detail::Log::get().close_block(fmt::format("{} failed after {}", title_, took), true);
+  else
+    detail::Log::get().close_block(fmt::format("(finished: {}, in {})", title_, took), false);
+}
+
+std::chrono::steady_clock::duration LogBlock::elapsed() const noexcept {
+  return std::chrono::steady_clock::now() - start_;
+}
+
+}  // namespace attest

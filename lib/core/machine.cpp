@@ -546,4 +546,8 @@ void Machine::wait_for_window(std::string_view regex, milliseconds timeout, Wher
 
 void Machine::log(std::string_view message) const { detail::log_info(name(), message); }
 
+LogBlock Machine::nested(std::string_view message) const {
+  return LogBlock(fmt::format("{}: {}", name(), message));
+}
+
 }  // namespace attest

@@ -38,6 +38,8 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
   paths_.state_dir = driver_.state_root() / ("vm-state-" + config_.name);
   paths_.shared_dir = driver_.state_root() / "shared-xchg";
   paths_.output_dir = driver_.output_dir();
+  if (!driver_.kept_state_root().empty())
+    paths_.disk_dir = driver_.kept_state_root() / config_.name;
   const auto socket_path = (paths_.state_dir / "shell").string();
   if (socket_path.size() >= 108)
     throw ConfigError(fmt::format("machine '{}': the socket path {} is longer than the 107 bytes "
@@ -122,6 +124,10 @@ awaitable<void> MachineImpl::start() {
   fs::create_directories(paths_.state_dir, ec);
   fs::create_directories(paths_.shared_dir, ec);
   ::chmod(paths_.state_dir.c_str(), 0700);
+  if (!paths_.disk_dir.empty()) {
+    fs::create_directories(paths_.disk_dir, ec);
+    ::chmod(paths_.disk_dir.c_str(), 0700);
+  }
   console_.restart(paths_.output_dir / (name() + ".console.log"));
   console_cursor_ = 0;
   wake_console_waiters();
@@ -192,6 +198,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
       const auto took = boot->ready_at - boot->started;
       log_info(name(), fmt::format("connected to guest root shell ({} after start)",
                                    format_duration(took)));
+      ++stats_boots_;
+      stats_boot_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
     } else if (r.end == RaceEnd::deadline && resume) {
       boot->shell_error = std::make_exception_ptr(BootError(
           fmt::format("machine '{}': the restored guest's shell did not answer within the boot "
@@ -282,6 +290,7 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
                             "receive",
                             name(), operation),
                 name(), operation);
+  ++stats_commands_;
   try {
     auto op = boot->shell->run(command, guest_timeout);
     auto r = co_await race(std::move(op), deadline, boot->abort);
@@ -349,9 +358,11 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
   int attempts = 0;
   shell::Result last{-1, {}};
   log_info(name(), fmt::format("{}: waiting for {}", operation, waiting_for));
+  auto next_progress = t0 + std::chrono::seconds(10);
   for (;;) {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (left <= milliseconds::zero()) break;
+    wait_progress(name(), "", waiting_for, t0, next_progress);
     if (attempts > 0 && link && driver_.polling_active()) co_await link->check_conditions();
     ++attempts;
     // The guest bounds each attempt by what is left, so the whole wait ends on time.

@@ -3,7 +3,9 @@
 // timeout aborts whatever is in flight at once, with the console tail in the error).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <map>
@@ -83,6 +85,16 @@ class MachineImpl {
   /// Benchmarks only: see shell::Shell::raw_exchange.
   awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
   /// Benchmarks only: where the current boot's time went (all zero before the first boot).
+  /// What the machine did so far in this process, for the test run's summary.
+  struct Stats {
+    unsigned boots = 0;                    ///< boots that reached the shell
+    unsigned commands = 0;                 ///< guest commands (each attempt of a wait counts)
+    std::chrono::nanoseconds boot_time{};  ///< the boots' time from start to shell, summed
+  };
+  Stats stats() const noexcept {
+    return {stats_boots_.load(), stats_commands_.load(), std::chrono::nanoseconds(stats_boot_ns_)};
+  }
+
   struct BootTimings {
     Clock::time_point started;      ///< start() began
     Clock::time_point vmm_spawn;    ///< the backend was asked to start the VMM
@@ -95,6 +107,10 @@ class MachineImpl {
   awaitable<std::string> failure_context(std::size_t console_lines);
 
  private:
+  // Counted on the I/O thread, read by the test thread.
+  std::atomic<unsigned> stats_boots_{0};
+  std::atomic<unsigned> stats_commands_{0};
+  std::atomic<std::int64_t> stats_boot_ns_{0};
   struct Boot;
   /// What the host must know to take a restored guest's shell over again (resumable shells).
   struct SavedShell {

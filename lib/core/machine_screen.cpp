@@ -53,8 +53,10 @@ awaitable<void> MachineImpl::poll(std::shared_ptr<Boot> boot, std::string operat
   int attempts = 0;
   std::string last;
   log_info(name(), fmt::format("{}: waiting for {}", operation, waiting_for));
+  auto next_progress = t0 + std::chrono::seconds(10);
   for (;;) {
     ++attempts;
+    wait_progress(name(), "", waiting_for, t0, next_progress);
     if (co_await attempt(last)) {
       log_info(name(),
                fmt::format("{}: done after {} ({} attempt{})", operation,

@@ -130,6 +130,7 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
   const std::string jobs_command = systemctl_command(
       fmt::format("list-jobs --full --no-legend {} 2>&1", shell_quote(unit)), user);
   log_info(name(), fmt::format("waiting for unit {}", what));
+  auto next_progress = t0 + std::chrono::seconds(10);
   std::map<std::string, std::string> info;
   milliseconds interval(100);
   int polls = 0;
@@ -137,6 +138,7 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
   for (;;) {
     if (polls > 0 && link && driver_.polling_active()) co_await link->check_conditions();
     ++polls;
+    wait_progress(name(), "unit ", what, t0, next_progress);
     info = co_await unit_properties(boot, unit, user, props, operation);
     if (!info.contains("ActiveState")) {
       std::string got;

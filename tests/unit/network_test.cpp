@@ -172,7 +172,7 @@ TEST_F(network_test, tap_path_needs_direct_boot) {
 
 TEST_F(network_test, qemu_gets_isolated_user_net_and_one_card_per_vlan) {
   const auto c = load(config({{"a", R"("vlans": [1, 2])"}}));
-  backend::MachinePaths paths{"/s", "/x", "/o"};
+  backend::MachinePaths paths{"/s", "/x", "/o", {}};
   Attachment vde;
   Link l1{plan_network(c).node("a").interfaces[0], "/n/vde1.ctl", ""};
   Link l2{plan_network(c).node("a").interfaces[1], "", "tap1-2"};
@@ -197,7 +197,7 @@ TEST_F(network_test, start_scripts_get_the_vde_sockets_in_their_environment) {
   Attachment a;
   a.env = {{"QEMU_VDE_SOCKET_1", "/n/vde1.ctl"}};
   const auto l =
-      backend::qemu_launch(c.machines[0], {"/s", "/x", "/o"}, {"/s/shell", "/s/data", "/s/qmp"},
+      backend::qemu_launch(c.machines[0], {"/s", "/x", "/o", {}}, {"/s/shell", "/s/data", "/s/qmp"},
                            Accel::tcg, false, false, "", a);
   EXPECT_THAT(l.env, ::testing::Contains(
                          std::pair<std::string, std::string>("QEMU_VDE_SOCKET_1", "/n/vde1.ctl")));

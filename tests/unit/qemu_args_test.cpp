@@ -15,7 +15,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const MachinePaths paths{"/run/t/vm-state-server", "/run/t/shared-xchg", "/out"};
+const MachinePaths paths{"/run/t/vm-state-server", "/run/t/shared-xchg", "/out", {}};
 const QemuSockets sockets{"/run/t/vm-state-server/shell", "/run/t/vm-state-server/shell-data",
                           "/run/t/vm-state-server/qmp"};
 

@@ -1,0 +1,21 @@
+// The test binary report_check runs: ATTEST_TESTs that need no machine, with passing and failing
+// subtests, a log block and an error thrown out of a subtest, so that the summary and the subtest
+// JUnit report (--junit-xml) have every case to show.
+#include <gmock/gmock.h>
+
+#include "attest/log.hpp"
+#include "attest/test.hpp"
+
+ATTEST_TEST(with_subtests) {
+  subtest("first step", [] {
+    attest::LogBlock block("inside a block");
+    attest::log("a line in the block");
+  });
+  subtest("second step", [] { EXPECT_EQ(1 + 1, 3) << "arithmetic & <markup>"; });
+}
+
+ATTEST_TEST(throws_in_a_subtest) {
+  subtest("explodes", [] { throw attest::Error("the thing went wrong", "", "explodes"); });
+}
+
+ATTEST_TEST(no_subtests) { attest::log("nothing to see"); }
