@@ -11,6 +11,7 @@
   gtest,
   nlohmann_json,
   libnl,
+  libedit,
   src,
 }:
 stdenv.mkDerivation {
@@ -28,6 +29,8 @@ stdenv.mkDerivation {
     fmt
     nlohmann_json
     libnl
+    # line editing in `attest shell`
+    libedit
   ];
   # Test programs include <gtest/gtest.h> and <gmock/gmock.h> through attest's headers.
   propagatedBuildInputs = [ gtest ];
