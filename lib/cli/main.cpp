@@ -141,79 +141,7 @@ void write_file_atomically(const fs::path& target, std::string_view text) {
   }
 }
 
-int run_gen(const Args& args) {
-  attest::cli::GenSpec spec;
-  std::optional<std::string> name, prelude_file, script_name, spec_file, output, script_file;
-  std::vector<std::string> nodes;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "-h" || arg == "--help") {
-      std::cout << gen_usage;
-      return 0;
-    }
-    if (arg.size() < 2 || arg[0] != '-') {
-      if (script_file) throw UsageError(fmt::format("unexpected argument '{}'", arg));
-      script_file = std::string(arg);
-      continue;
-    }
-    // Both `--opt VALUE` and `--opt=VALUE`.
-    std::string_view option = arg;
-    std::optional<std::string_view> inline_value;
-    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      option = arg.substr(0, eq);
-      inline_value = arg.substr(eq + 1);
-    }
-    const auto value = [&]() -> std::string {
-      if (inline_value) return std::string(*inline_value);
-      if (++i == args.size()) throw UsageError(fmt::format("option {} needs a value", option));
-      return std::string(args[i]);
-    };
-    if (option == "--name") {
-      name = value();
-    } else if (option == "--node") {
-      nodes.push_back(value());
-    } else if (option == "--prelude") {
-      prelude_file = value();
-    } else if (option == "--script-name") {
-      script_name = value();
-    } else if (option == "--spec") {
-      spec_file = value();
-    } else if (option == "-o" || option == "--output") {
-      output = value();
-    } else {
-      throw UsageError(fmt::format("unknown option '{}'", arg));
-    }
-  }
-
-  if (spec_file) {
-    if (name || !nodes.empty() || prelude_file || script_name || script_file)
-      throw UsageError(
-          "--spec takes the whole test from its JSON file; it cannot be combined with --name, "
-          "--node, --prelude, --script-name or SCRIPT");
-    spec = attest::cli::spec_from_json(read_file(*spec_file), *spec_file);
-  } else {
-    if (!script_file) throw UsageError("missing SCRIPT (the file with the test's statements)");
-    if (nodes.empty()) throw UsageError("missing --node: a test needs at least one machine");
-    if (!name && *script_file == "-") throw UsageError("--name is needed when SCRIPT is '-'");
-    spec.name = name ? *name : fs::path(*script_file).stem().string();
-    spec.nodes = std::move(nodes);
-    spec.script = read_file(*script_file);
-    if (script_name) spec.script_name = *script_name;
-    if (prelude_file) spec.prelude = read_file(*prelude_file);
-  }
-
-  const bool to_file = output && *output != "-";
-  if (to_file) spec.output_name = fs::path(*output).filename().string();
-  const std::string source = attest::cli::generate_test(spec);
-  if (to_file) {
-    write_file_atomically(*output, source);
-  } else if (!(std::cout << source << std::flush)) {
-    throw std::runtime_error("cannot write to standard output");
-  }
-  return 0;
-}
-
-/// Splits `--opt VALUE` / `--opt=VALUE` options from positional arguments, for run and shell.
+/// Splits `--opt VALUE` / `--opt=VALUE` options from positional arguments, for every command.
 class OptionReader {
  public:
   explicit OptionReader(const Args& args) : args_(args) {}
@@ -247,6 +175,68 @@ class OptionReader {
   std::string_view arg_, option_;
   std::optional<std::string_view> inline_value_;
 };
+
+int run_gen(const Args& args) {
+  attest::cli::GenSpec spec;
+  std::optional<std::string> name, prelude_file, script_name, spec_file, output, script_file;
+  std::vector<std::string> nodes;
+  OptionReader r(args);
+  while (r.next()) {
+    const std::string_view arg = r.arg();
+    if (arg == "-h" || arg == "--help") {
+      std::cout << gen_usage;
+      return 0;
+    }
+    if (!r.is_option()) {
+      if (script_file) throw UsageError(fmt::format("unexpected argument '{}'", arg));
+      script_file = std::string(arg);
+      continue;
+    }
+    const std::string_view option = r.option();
+    if (option == "--name") {
+      name = r.value();
+    } else if (option == "--node") {
+      nodes.push_back(r.value());
+    } else if (option == "--prelude") {
+      prelude_file = r.value();
+    } else if (option == "--script-name") {
+      script_name = r.value();
+    } else if (option == "--spec") {
+      spec_file = r.value();
+    } else if (option == "-o" || option == "--output") {
+      output = r.value();
+    } else {
+      throw UsageError(fmt::format("unknown option '{}'", arg));
+    }
+  }
+
+  if (spec_file) {
+    if (name || !nodes.empty() || prelude_file || script_name || script_file)
+      throw UsageError(
+          "--spec takes the whole test from its JSON file; it cannot be combined with --name, "
+          "--node, --prelude, --script-name or SCRIPT");
+    spec = attest::cli::spec_from_json(read_file(*spec_file), *spec_file);
+  } else {
+    if (!script_file) throw UsageError("missing SCRIPT (the file with the test's statements)");
+    if (nodes.empty()) throw UsageError("missing --node: a test needs at least one machine");
+    if (!name && *script_file == "-") throw UsageError("--name is needed when SCRIPT is '-'");
+    spec.name = name ? *name : fs::path(*script_file).stem().string();
+    spec.nodes = std::move(nodes);
+    spec.script = read_file(*script_file);
+    if (script_name) spec.script_name = *script_name;
+    if (prelude_file) spec.prelude = read_file(*prelude_file);
+  }
+
+  const bool to_file = output && *output != "-";
+  if (to_file) spec.output_name = fs::path(*output).filename().string();
+  const std::string source = attest::cli::generate_test(spec);
+  if (to_file) {
+    write_file_atomically(*output, source);
+  } else if (!(std::cout << source << std::flush)) {
+    throw std::runtime_error("cannot write to standard output");
+  }
+  return 0;
+}
 
 int run_run(const Args& args) {
   attest::cli::RunOptions options;
