@@ -16,6 +16,7 @@
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
 #include "core/log.hpp"
+#include "core/util.hpp"
 
 #ifdef ATTEST_HAVE_LIBEDIT
 #include <editline/readline.h>
@@ -26,13 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
+using detail::trim;
 
 /// The first word of `s` and what follows it (trimmed).
 std::pair<std::string_view, std::string_view> split_word(std::string_view s) {

@@ -8,6 +8,14 @@
 
 namespace attest::detail {
 
+/// `s` without leading and trailing spaces, tabs and line ends.
+inline std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
 /// Compiles an ECMAScript regular expression given to a machine operation.
 /// Throws: Error naming the machine, the operation and what is wrong with the expression.
 std::regex compile_regex(const std::string& regex, const std::string& machine,

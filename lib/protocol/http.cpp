@@ -13,19 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
+#include "core/util.hpp"
 
 namespace attest::http {
 namespace {
 
 namespace bhttp = boost::beast::http;
 using json = nlohmann::json;
-
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
+using detail::trim;
 
 /// How much of the first line is looked at for normalisation. micro-http itself refuses longer
 /// lines (reference §3.2), so a longer one is garbage and Beast may reject it.
