@@ -320,7 +320,8 @@ void MicroVmBackend::spawn(Events events) {
     if (path.size() >= 108)
       throw StartFailure(
           fmt::format("the socket path {} is longer than the 107 bytes unix sockets "
-                      "allow; set TMPDIR to a shorter directory",
+                      "allow; give the machine a shorter name, or point XDG_RUNTIME_DIR (used "
+                      "first) or TMPDIR at a shorter directory",
                       path));
   // Firecracker refuses to start on an existing API socket and fails PUT /vsock on an existing
   // vsock socket; a killed VMM leaves both behind.
@@ -360,8 +361,12 @@ void MicroVmBackend::spawn(Events events) {
                        [this](const process::ExitStatus& status) { on_exit(status); }};
   try {
     process_ = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
-  } catch (const boost::system::system_error& e) {
-    throw StartFailure(fmt::format("cannot start {} ({}): {}", vmm, spec.program, e.what()));
+  } catch (const process::SpawnError& e) {
+    throw StartFailure(fmt::format(
+        "cannot start {} ({}): {}; install it or set \"{}\" in the machine's configuration to its "
+        "path",
+        vmm, spec.program, e.what(),
+        config_.backend == "firecracker" ? "firecracker_binary" : "cloud_hypervisor_binary"));
   }
   client_ = std::make_unique<http::Client>(ex_, files_.api_socket, vmm);
   transport_ =

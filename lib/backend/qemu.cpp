@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -410,8 +412,13 @@ class QemuBackend final : public Backend {
     vmstate_attached_ = false;
     try {
       process_ = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
-    } catch (const boost::system::system_error& e) {
-      throw StartFailure(fmt::format("cannot start QEMU ({}): {}", launch.program, e.what()));
+    } catch (const process::SpawnError& e) {
+      throw StartFailure(fmt::format(
+          "cannot start QEMU ({}): {}; {}", launch.program, e.what(),
+          config_.start_command.empty()
+              ? "install QEMU (Debian: apt-get install qemu-system-x86; Nix: pkgs.qemu) or set "
+                "\"qemu_binary\" in the machine's configuration to the QEMU program"
+              : "check the machine's \"start_command\""));
     }
     co_await connect_qmp();
   }
@@ -422,8 +429,11 @@ class QemuBackend final : public Backend {
     std::unique_ptr<process::VmmProcess> p;
     try {
       p = std::make_unique<process::VmmProcess>(ex_, spec, process::Hooks{});
-    } catch (const boost::system::system_error& e) {
-      co_return fmt::format("cannot run {}: {}", spec.program, e.what());
+    } catch (const process::SpawnError& e) {
+      co_return fmt::format(
+          "cannot run {}: {} (qemu-img comes with QEMU; Debian: apt-get install "
+          "qemu-utils)",
+          spec.program, e.what());
     }
     auto r =
         co_await detail::race(p->wait_exited(), deadline_after(std::chrono::seconds(60)), never_);
@@ -576,9 +586,19 @@ class QemuBackend final : public Backend {
     // A QEMU that refuses its arguments exits right away: report that rather than the socket.
     auto exited = co_await detail::race(process_->wait_exited(),
                                         deadline_after(std::chrono::seconds(1)), never_);
-    if (exited.end == detail::RaceEnd::done)
-      throw StartFailure(
-          fmt::format("QEMU exited with {} while starting", process_->exit_status()->to_string()));
+    if (exited.end == detail::RaceEnd::done) {
+      std::string err = process_->stderr_tail(20);
+      std::transform(err.begin(), err.end(), err.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const bool kvm = err.find("kvm") != std::string::npos;
+      throw StartFailure(fmt::format(
+          "QEMU exited with {} while starting{}", process_->exit_status()->to_string(),
+          kvm ? "; KVM is not usable here: check that /dev/kvm exists and that this user may open "
+                "it (group kvm), or run without KVM: ATTEST_ACCEL=tcg or \"accel\": \"tcg\" "
+                "(slower)"
+          : config_.qemu_args.empty() ? ""
+                                      : "; check the machine's \"qemu_args\""));
+    }
     throw StartFailure(failure);
   }
 

@@ -57,17 +57,21 @@ std::uint64_t fnv1a(std::string_view text) {
   return h;
 }
 
-/// Runs a shell command line and returns its standard output; throws when it fails.
-std::string capture(const std::string& command, std::string_view what) {
+/// Runs a shell command line and returns its standard output; throws when it fails, with
+/// `what` and `hint` (what to do when it exits non-zero; status 127 is a missing program).
+std::string capture(const std::string& command, std::string_view what, std::string_view hint) {
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
   std::string out;
   char buffer[4096];
   for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
   const int status = ::pclose(pipe);
-  if (status != 0)
-    throw std::runtime_error(fmt::format("{} failed (`{}`, exit status {})", what, command,
-                                         WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  if (status != 0) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    throw std::runtime_error(fmt::format(
+        "{}: `{}` exited with status {}; {}", what, command, code,
+        code == 127 ? "pkg-config is not installed (Debian: apt-get install pkg-config)" : hint));
+  }
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
 }
@@ -108,9 +112,9 @@ std::vector<std::string> attest_flags() {
   const std::string command = fmt::format(
       "PKG_CONFIG_PATH={} pkg-config --cflags --libs attest-main gmock", shell_quote(path));
   std::vector<std::string> flags =
-      split_flags(capture(command,
-                          "finding attest with pkg-config (is attest-main.pc on "
-                          "PKG_CONFIG_PATH, and gmock installed?)"));
+      split_flags(capture(command, "cannot find attest's and GoogleTest's compiler flags",
+                          "install gmock (Debian: libgmock-dev) and add the directory of "
+                          "attest-main.pc (<prefix>/lib/pkgconfig) to PKG_CONFIG_PATH"));
   std::vector<std::string> rpaths;
   for (const auto& f : flags)
     if (f.starts_with("-L") && !f.starts_with("-L/usr/lib") && !f.starts_with("-L/lib"))
@@ -227,7 +231,9 @@ int run_script(const RunOptions& options) {
   fs::create_directories(entry, ec);
   if (ec)
     throw std::runtime_error(
-        fmt::format("cannot create the build cache {}: {}", entry.string(), ec.message()));
+        fmt::format("cannot create the build cache {}: {}; pass --cache-dir DIR (or set "
+                    "XDG_CACHE_HOME) to build elsewhere",
+                    entry.string(), ec.message()));
 
   // A testScript gets the test around it, with a Machine& per machine of the configuration.
   fs::path unit = script;
@@ -253,10 +259,16 @@ int run_script(const RunOptions& options) {
       argv.push_back(f);
     argv.insert(argv.end(), attest.begin(), attest.end());
     const int status = spawn(argv);
+    if (status == 127)
+      throw std::runtime_error(fmt::format(
+          "cannot run the compiler '{}' (not installed?); pass --cxx COMPILER or set CXX", cxx));
     if (status != 0)
       throw std::runtime_error(fmt::format("compiling {} failed (the compiler's exit status {})",
                                            options.script.string(), status));
-    fs::rename(entry / "test.tmp", binary);
+    fs::rename(entry / "test.tmp", binary, ec);
+    if (ec)
+      throw std::runtime_error(fmt::format("cannot move the built test into the cache ({}): {}",
+                                           binary.string(), ec.message()));
   } else {
     std::cerr << fmt::format("attest run: {} is up to date ({})\n", options.script.string(),
                              binary.string());

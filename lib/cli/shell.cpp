@@ -85,7 +85,12 @@ void Repl::execute(Machine& m, std::string_view command) {
   const auto result = m.execute(command, timeout_);
   out_ << result.output;
   if (!result.output.empty() && result.output.back() != '\n') out_ << '\n';
-  if (result.status != 0) out_ << fmt::format("[exit status {}]\n", result.status);
+  if (result.status != 0)
+    out_ << (detail::Log::get().serial_echo()
+                 ? fmt::format("[exit status {}]\n", result.status)
+                 : fmt::format("[exit status {}; stderr goes to the serial console: ':serial on' "
+                               "shows it]\n",
+                               result.status));
   out_ << std::flush;
 }
 
@@ -169,6 +174,9 @@ bool Repl::run_line(std::string_view line) {
   } catch (const Error& e) {
     out_ << "error: " << e.what() << '\n';
   } catch (const std::invalid_argument& e) {
+    out_ << "error: " << e.what() << '\n';
+  } catch (const std::exception& e) {
+    // Whatever else went wrong (a broken connection, a file system error): the session goes on.
     out_ << "error: " << e.what() << '\n';
   }
   out_ << std::flush;

@@ -58,8 +58,10 @@ fs::path make_state_root() {
   remove_stale_state(base);
   std::string templ = (base / fmt::format("attest-{}-XXXXXX", ::getpid())).string();
   if (::mkdtemp(templ.data()) == nullptr)
-    throw Error(fmt::format("driver: cannot create a state directory under {}: {}", base.string(),
-                            std::strerror(errno)),
+    throw Error(fmt::format("driver: cannot create a state directory under {}: {} (the base is "
+                            "$XDG_RUNTIME_DIR, else $TMPDIR, else /tmp: point one of them at a "
+                            "writable directory with a short path)",
+                            base.string(), std::strerror(errno)),
                 "", "Driver");
   return templ;
 }
@@ -95,7 +97,8 @@ DriverImpl::DriverImpl(Config config, DriverOptions options)
   std::error_code ec;
   fs::create_directories(output_dir_, ec);
   if (ec || ::access(output_dir_.c_str(), W_OK) != 0)
-    throw Error(fmt::format("driver: the output directory {} is not writable: {}",
+    throw Error(fmt::format("driver: the output directory {} is not writable: {}; choose another "
+                            "with --output-dir DIR or ATTEST_OUTPUT_DIR",
                             output_dir_.string(), ec ? ec.message() : std::strerror(errno)),
                 "", "Driver");
   state_root_ = make_state_root();
@@ -134,8 +137,8 @@ void DriverImpl::on_global_timeout() {
 void DriverImpl::check_expired(std::string_view machine, std::string_view operation) const {
   if (!expired_) return;
   const std::string who = machine.empty() ? "driver" : fmt::format("machine '{}'", machine);
-  throw TimeoutError(fmt::format("{}: {}: the global timeout of {} expired", who, operation,
-                                 format_duration(global_timeout_)),
+  throw TimeoutError(fmt::format("{}: {}: the global timeout of {} expired{}", who, operation,
+                                 format_duration(global_timeout_), global_timeout_hint),
                      std::string(machine), std::string(operation), global_timeout_);
 }
 
@@ -352,8 +355,23 @@ void Driver::start_all(Where where) {
       auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
                                  .async_wait(asio::experimental::wait_for_all(), use_awaitable);
       (void)order;
-      for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
+      // The first failure is thrown; the others are logged, so that a second machine's
+      // problem is not found only after the first one is fixed.
+      std::exception_ptr first;
+      for (auto& e : errors) {
+        if (!e) continue;
+        if (!first) {
+          first = e;
+          continue;
+        }
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& other) {
+          detail::log_error("",
+                            fmt::format("start_all: another machine failed too: {}", other.what()));
+        }
+      }
+      if (first) std::rethrow_exception(first);
     };
     impl_->run(op(*impl_));
   });

@@ -20,6 +20,11 @@
 
 namespace attest::detail {
 
+/// Appended to every "the global timeout … expired" message.
+inline constexpr const char* global_timeout_hint =
+    " (raise \"global_timeout\" in the configuration, or pass --global-timeout SECONDS to the "
+    "test binary)";
+
 /// One polling condition. Its fields are guarded by DriverImpl's condition mutex; `check` runs on
 /// the calling thread without it.
 struct PollingConditionState {

@@ -26,8 +26,14 @@ LogLevel level_from_env() {
   if (v == nullptr) return LogLevel::info;
   std::string_view s{v};
   if (s == "debug") return LogLevel::debug;
-  if (s == "warning") return LogLevel::warning;
+  if (s == "info" || s.empty()) return LogLevel::info;
+  if (s == "warning" || s == "warn") return LogLevel::warning;
   if (s == "error") return LogLevel::error;
+  // Said once, at the first log line, rather than silently logging at another level.
+  const std::string line = fmt::format(
+      "attest: ATTEST_LOG_LEVEL='{}' is not one of debug, info, warning, error: logging at info\n",
+      excerpt(s, 40));
+  std::fwrite(line.data(), 1, line.size(), stderr);
   return LogLevel::info;
 }
 

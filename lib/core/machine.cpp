@@ -53,9 +53,10 @@ CommandResult copy_step(detail::MachineImpl& m, const std::string& cmd,
   auto r = polled(m, operation, m.execute(cmd, default_timeout, operation));
   if (r.status != 0) {
     auto message = fmt::format(
-        "machine '{}': {}: {} failed (exit code {}); see the console log "
-        "for the guest's error{}{}",
+        "machine '{}': {}: {} failed (exit code {}); the guest's error is on its serial console "
+        "({}){}{}",
         m.name(), operation, what, r.status,
+        (m.driver().output_dir() / (m.name() + ".console.log")).string(),
         r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output));
     throw CommandFailed(std::move(message), m.name(), operation, detail::excerpt(cmd, 400),
                         r.status, std::move(r.output), where);
@@ -136,10 +137,17 @@ std::string Machine::succeed(std::string_view command, milliseconds timeout, Whe
     auto r = polled(*impl_, "succeed", impl_->execute(std::string(command), timeout, "succeed"));
     if (r.status != 0) {
       // The message is built before the output moves into the error.
-      auto message =
-          fmt::format("machine '{}': command `{}` failed (exit code {}){}{}", name(),
-                      detail::excerpt(command, 400), r.status,
-                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000));
+      std::string meaning;
+      if (r.status == 124 && timeout != default_timeout)
+        meaning = fmt::format(": it ran out of its {} timeout", detail::format_duration(timeout));
+      else if (r.status == 127)
+        meaning = ": a program it runs is not installed in the guest";
+      auto message = fmt::format(
+          "machine '{}': command `{}` failed (exit code {}{}){}{}\n(its stderr is not captured: "
+          "it went to the guest's serial console, the '{} # ' lines of the log and {})",
+          name(), detail::excerpt(command, 400), r.status, meaning,
+          r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000), name(),
+          (impl_->driver().output_dir() / (name() + ".console.log")).string());
       throw CommandFailed(std::move(message), name(), "succeed", std::string(command), r.status,
                           std::move(r.output), where);
     }

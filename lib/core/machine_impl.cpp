@@ -22,6 +22,10 @@ namespace {
 
 /// How long an operation waits for the VMM's exit to be reported after the shell connection
 /// dropped, so the error can say why.
+/// What to do about a socket path that is too long.
+constexpr const char* shorter_state_hint =
+    "give the machine a shorter name, or point XDG_RUNTIME_DIR (used first) or TMPDIR at a "
+    "shorter directory";
 constexpr milliseconds exit_settle = std::chrono::seconds(1);
 /// How long a benchmark's raw exchange may take before it fails.
 constexpr std::chrono::seconds raw_exchange_timeout{60};
@@ -40,11 +44,12 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
   paths_.output_dir = driver_.output_dir();
   if (!driver_.kept_state_root().empty())
     paths_.disk_dir = driver_.kept_state_root() / config_.name;
-  const auto socket_path = (paths_.state_dir / "shell").string();
+  // The longest socket name in the state directory (QEMU's; the microVM backends check theirs).
+  const auto socket_path = (paths_.state_dir / "shell-data").string();
   if (socket_path.size() >= 108)
     throw ConfigError(fmt::format("machine '{}': the socket path {} is longer than the 107 bytes "
-                                  "unix sockets allow; set TMPDIR to a shorter directory",
-                                  config_.name, socket_path),
+                                  "unix sockets allow; {}",
+                                  config_.name, socket_path, shorter_state_hint),
                       config_.name, "start");
   backend_ = backend::make_backend(driver.executor(), config_, paths_);
   const auto& plan = driver_.network().plan();
@@ -62,9 +67,10 @@ MachineImpl::~MachineImpl() {
 }
 
 void MachineImpl::throw_global_timeout(const std::string& operation) const {
-  throw TimeoutError(fmt::format("machine '{}': {}: the global timeout of {} expired", name(),
-                                 operation, format_duration(driver_.global_timeout())),
-                     name(), operation, driver_.global_timeout());
+  throw TimeoutError(
+      fmt::format("machine '{}': {}: the global timeout of {} expired{}", name(), operation,
+                  format_duration(driver_.global_timeout()), global_timeout_hint),
+      name(), operation, driver_.global_timeout());
 }
 
 std::string MachineImpl::tails(std::size_t console_lines) const {
@@ -179,12 +185,15 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
     auto r = co_await b.shell->run("{ " + setup + "} 2>&1", std::chrono::seconds(60));
     if (r.status != 0)
       throw std::runtime_error(
-          fmt::format("setting up the guest's network cards failed (exit status {}){}", r.status,
-                      indent_block("output", r.output)));
+          fmt::format("setting up the guest's vlan addresses failed (exit status {}; the guest "
+                      "needs `ip` from iproute2 or busybox, and a guest that configures its own "
+                      "network wants \"configure_network\": false){}",
+                      r.status, indent_block("output", r.output)));
     b.user_net_ready = true;
     b.network_configured = true;
   };
   const std::string operation = "connect";
+  asio::co_spawn(driver_.executor(), boot_progress(boot), asio::detached);
   std::optional<std::string> channel_error;
   std::optional<std::string> other_error;
   try {
@@ -203,21 +212,26 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
     } else if (r.end == RaceEnd::deadline && resume) {
       boot->shell_error = std::make_exception_ptr(BootError(
           fmt::format("machine '{}': the restored guest's shell did not answer within the boot "
-                      "timeout of {} on the {}{}",
+                      "timeout of {} on the {}; a snapshot taken by another build or boot of this "
+                      "machine cannot be restored: take it again with snapshot_create{}",
                       name(), format_duration(config_.boot_timeout),
                       backend_->transport().describe(), tails()),
           name(), operation));
     } else if (r.end == RaceEnd::deadline) {
       boot->shell_error = std::make_exception_ptr(BootError(
           fmt::format("machine '{}': the guest shell did not come up within the boot timeout of {} "
-                      "(no \"{}\" banner on the {}){}",
+                      "(no \"{}\" banner on the {}). If the console below is empty, the VMM may "
+                      "not run guests here (without KVM: ATTEST_ACCEL=tcg); if the guest is still "
+                      "booting, raise the machine's \"boot_timeout\"; if it booted, it does not "
+                      "start the test backdoor (NixOS: the test-instrumentation module){}",
                       name(), format_duration(config_.boot_timeout), shell::banner,
                       backend_->transport().describe(), tails()),
           name(), operation));
     } else if (driver_.expired()) {
       boot->shell_error = std::make_exception_ptr(TimeoutError(
-          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} expired",
-                      name(), format_duration(driver_.global_timeout())),
+          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} "
+                      "expired{}",
+                      name(), format_duration(driver_.global_timeout()), global_timeout_hint),
           name(), operation, driver_.global_timeout()));
     } else {
       boot->shell_error =
@@ -234,8 +248,9 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
     (void)settle;
     if (driver_.expired()) {
       boot->shell_error = std::make_exception_ptr(TimeoutError(
-          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} expired",
-                      name(), format_duration(driver_.global_timeout())),
+          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} "
+                      "expired{}",
+                      name(), format_duration(driver_.global_timeout()), global_timeout_hint),
           name(), operation, driver_.global_timeout()));
     } else if (boot->exited || boot->panicked) {
       boot->shell_error =
@@ -250,6 +265,22 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
                               *other_error, tails()),
                   name(), operation));
   boot->shell_ready.set();
+}
+
+awaitable<void> MachineImpl::boot_progress(std::shared_ptr<Boot> boot) {
+  // Every 10 s until the shell answers (or the boot fails): how long, and what the console
+  // last said, so that a slow boot (TCG, a big guest) is told apart from a stuck one.
+  const auto started = boot->started;
+  while (co_await sleep_until(deadline_after(std::chrono::seconds(10)), boot->shell_ready)) {
+    if (boot_ != boot || boot->started != started) co_return;
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count();
+    std::string last = excerpt(trim(console_.tail(1)), 100);
+    log_info(name(),
+             last.empty()
+                 ? fmt::format("waiting for the guest shell… {} s (no console output yet)", waited)
+                 : fmt::format("waiting for the guest shell… {} s (console: {})", waited, last));
+  }
 }
 
 awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(
@@ -301,9 +332,11 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
     }
     throw TimeoutError(
         fmt::format(
-            "machine '{}': {}: command `{}` did not finish in time{}; it may still run in the "
-            "guest, and the next command first waits for it to end",
+            "machine '{}': {}: command `{}` did not finish within {}{}; it may still run in the "
+            "guest, and the next command on this machine first waits for it to end (pass a "
+            "longer timeout if the command is only slow)",
             name(), operation, excerpt(command, 200),
+            format_duration(guest_timeout.value_or(default_timeout)),
             guest_timeout ? " (the guest's timeout did not stop it)" : ""),
         name(), operation, guest_timeout.value_or(default_timeout));
   } catch (const shell::ChannelError& e) {
@@ -381,9 +414,10 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
   }
   throw TimeoutError(
       fmt::format("machine '{}': {}: timed out after {} waiting for {} ({} attempts of "
-                  "`{}`; last exit status {}{}{})",
+                  "`{}`; last exit status {}{}{}{})",
                   name(), operation, format_duration(timeout), waiting_for, attempts,
                   excerpt(command, 200), last.status,
+                  last.status == 127 ? ": a program it runs is not installed in the guest" : "",
                   last.output.empty() ? "" : ", last output: ", excerpt(last.output, 400)),
       name(), operation, timeout);
 }
@@ -446,14 +480,26 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout) {
   // The guest's reboot must reset it rather than end the VMM (-no-reboot) for this once.
   if (!config_.allow_reboot) co_await backend_->set_guest_reboot(true);
   boot->guest_reset.reset();
-  auto op = boot->shell->send_line("reboot\n");
-  auto sent = co_await race(std::move(op), deadline, boot->abort);
   std::optional<RaceEnd> down;
-  if (sent.end == RaceEnd::done) {
+  std::optional<RaceResult<void>> sent;
+  std::string send_error;
+  try {
+    sent = co_await race(boot->shell->send_line("reboot\n"), deadline, boot->abort);
+  } catch (const shell::ChannelError& e) {
+    send_error = e.what();
+  }
+  if (!send_error.empty()) {
+    // A closed connection: the VMM is exiting; let its exit be seen so that the error says why.
+    auto settle =
+        co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
+    (void)settle;
+    throw down_error(*boot, operation, fmt::format("while sending `reboot` ({})", send_error));
+  }
+  if (sent->end == RaceEnd::done) {
     auto r = co_await race(boot->guest_reset.wait(), deadline, boot->abort);
     if (r.end != RaceEnd::done) down = r.end;
   } else {
-    down = sent.end;
+    down = sent->end;
   }
   if (down == RaceEnd::aborted) {
     if (driver_.expired()) throw_global_timeout(operation);
@@ -547,9 +593,16 @@ awaitable<void> MachineImpl::shutdown(milliseconds timeout) {
   const auto deadline = deadline_after(timeout);
   boot->expect_exit = true;
   log_info(name(), "shutting down (poweroff)");
-  auto op = boot->shell->send_line("poweroff\n");
-  auto r = co_await race(std::move(op), deadline, driver_.global_abort());
-  if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
+  std::string send_error;
+  try {
+    auto op = boot->shell->send_line("poweroff\n");
+    auto r = co_await race(std::move(op), deadline, driver_.global_abort());
+    if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
+  } catch (const shell::ChannelError& e) {
+    send_error = e.what();
+  }
+  if (!send_error.empty())
+    log_warning(name(), fmt::format("could not send `poweroff`: {}", send_error));
   // A guest that ignores `poweroff` (or a shell that could not send it) gets the VMM's power
   // button halfway through the timeout; at the timeout the VMM is killed, so none is left behind.
   const auto halfway = std::min(deadline, Clock::now() + timeout / 2);

@@ -121,6 +121,8 @@ class MachineImpl {
   /// the shell session a restored snapshot holds. Sets boot->shell_ready either way.
   awaitable<void> connect_shell(std::shared_ptr<Boot> boot,
                                 std::optional<SavedShell> resume = std::nullopt);
+  /// Logs how long the boot has taken every 10 s until boot->shell_ready is set.
+  awaitable<void> boot_progress(std::shared_ptr<Boot> boot);
   /// Kills the VMM that failed to come up and throws the BootError for `operation`.
   awaitable<void> fail_start(std::string operation, std::string failure);
   /// A new Boot for a VMM about to start (or be restored), with its events wired to it.

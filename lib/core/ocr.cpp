@@ -60,7 +60,7 @@ awaitable<std::string> run_tool(std::string tool, std::string package,
   std::string spawn_error;
   try {
     proc = std::make_unique<process::VmmProcess>(ex, spec, std::move(hooks));
-  } catch (const boost::system::system_error& e) {
+  } catch (const process::SpawnError& e) {
     spawn_error = e.what();
   }
   if (!spawn_error.empty()) throw OcrError(fmt::format("cannot start {}: {}", tool, spawn_error));

@@ -95,7 +95,7 @@ awaitable<void> Network::start_vde() {
     std::unique_ptr<process::VmmProcess> proc;
     try {
       proc = std::make_unique<process::VmmProcess>(ex_, spec, std::move(hooks));
-    } catch (const boost::system::system_error& e) {
+    } catch (const process::SpawnError& e) {
       fail(fmt::format("network: cannot start vde_switch for vlan {}: {}", vlan, e.what()));
     }
     auto* p = proc.get();

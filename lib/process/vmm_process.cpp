@@ -165,9 +165,7 @@ VmmProcess::VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, H
   bp::filesystem::path exe = spec.program;
   if (spec.program.find('/') == std::string::npos) {
     exe = bp::environment::find_executable(spec.program);
-    if (exe.empty())
-      throw boost::system::system_error(error_code(ENOENT, boost::system::system_category()),
-                                        fmt::format("cannot find '{}' in PATH", spec.program));
+    if (exe.empty()) throw SpawnError(fmt::format("cannot find '{}' in PATH", spec.program));
   }
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -187,7 +185,7 @@ VmmProcess::VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, H
       launcher(ex, ec, exe, spec.args, bp::process_stdio{state_->in, state_->out, state_->err},
                bp::process_environment{env}, bp::process_start_dir{cwd},
                ChildSetup{::getpid(), spec.join_user_ns, spec.join_net_ns});
-  if (ec) throw boost::system::system_error(ec, fmt::format("cannot start {}", exe.string()));
+  if (ec) throw SpawnError(fmt::format("cannot start {}: {}", exe.string(), ec.message()));
   state_->pid = state_->proc.id();
   // Also from the parent, so that signal_group works even before the child ran its setup.
   ::setpgid(state_->pid, state_->pid);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,16 @@ struct Hooks {
   std::function<void(const ExitStatus&)> on_exit;
 };
 
+/// A program could not be started: not found, not executable, no resources. what() is plain text
+/// ("cannot find 'qemu-system-x86_64' in PATH", "cannot start /x: Permission denied").
+class SpawnError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class VmmProcess {
  public:
-  /// Spawns the process. Throws: boost::system::system_error when it cannot be started.
+  /// Spawns the process. Throws: SpawnError when it cannot be started.
   VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, Hooks hooks);
   /// Kills the process group if it still runs.
   ~VmmProcess();

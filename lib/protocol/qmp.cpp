@@ -156,7 +156,13 @@ awaitable<json> Client::execute(std::string command, json arguments) {
     ~Unregister() { map.erase(id); }
   } unregister{pending_, id};
   const std::string text = encode_command(command, arguments, id);
-  co_await asio::async_write(socket_, asio::buffer(text), use_awaitable);
+  auto [write_ec, written] =
+      co_await asio::async_write(socket_, asio::buffer(text), asio::as_tuple(use_awaitable));
+  (void)written;
+  if (write_ec)
+    // QEMU has gone (EPIPE): a QmpError like every other failure of the connection.
+    throw QmpError(fmt::format("cannot send QMP command '{}': the connection is closed ({})",
+                               command, write_ec.message()));
   co_await pending.done.wait();
   if (!pending.reply)
     throw QmpError(fmt::format("QMP command '{}' got no reply: {}", command, pending.failure));

@@ -76,6 +76,41 @@ ATTEST_TEST(bad_accelerator_setting_is_reported) {
   ::setenv("ATTEST_ACCEL", "tcg", 1);
 }
 
+ATTEST_TEST(a_missing_qemu_says_how_to_install_it) {
+  auto config = attest::vmtest::minimal_config();
+  config.machines[0].qemu_binary = "attest-no-such-qemu";
+  attest::Driver driver(config);
+  try {
+    driver.machine("machine").start();
+    ADD_FAILURE() << "start() did not throw";
+  } catch (const attest::BootError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("machine 'machine': start: cannot start QEMU "
+                                    "(attest-no-such-qemu): cannot find 'attest-no-such-qemu' in "
+                                    "PATH; install QEMU (Debian: apt-get install qemu-system-x86"));
+    EXPECT_THAT(e.what(), HasSubstr("\"qemu_binary\""));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("[system:")));
+  }
+}
+
+ATTEST_TEST(qemu_without_kvm_points_at_tcg) {
+  // A QEMU that fails as a real one does on a host without a usable /dev/kvm.
+  const auto dir = std::filesystem::path(::testing::TempDir()) / "attest-no-kvm";
+  std::filesystem::create_directories(dir);
+  const auto fake = dir / "qemu-system-x86_64";
+  std::ofstream(fake) << "#!/bin/sh\necho 'Could not access KVM kernel module: No such file or "
+                         "directory' >&2\necho 'qemu-system-x86_64: failed to initialize kvm' "
+                         ">&2\nexit 1\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  auto config = attest::vmtest::minimal_config();
+  config.machines[0].qemu_binary = fake.string();
+  attest::Driver driver(config);
+  EXPECT_THAT([&] { driver.machine("machine").start(); },
+              ThrowsMessage<attest::BootError>(::testing::AllOf(
+                  HasSubstr("QEMU exited with exit status 1 while starting; KVM is not usable "
+                            "here"),
+                  HasSubstr("ATTEST_ACCEL=tcg"), HasSubstr("failed to initialize kvm"))));
+}
+
 ATTEST_TEST(nixos_start_script) {
   // A stand-in for a NixOS `run-<name>-vm` script: it fixes the VM and appends the driver's
   // arguments ("$@"), as qemu-vm.nix's script does.

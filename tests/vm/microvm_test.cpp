@@ -224,8 +224,9 @@ TEST_P(microvm, api_socket_path_too_long) {
   else
     ::unsetenv("XDG_RUNTIME_DIR");
   fs::remove_all(base);
-  EXPECT_THAT(message, HasSubstr(".sock is longer than the 107 bytes unix sockets allow; set "
-                                 "TMPDIR to a shorter directory"));
+  EXPECT_THAT(message, HasSubstr(".sock is longer than the 107 bytes unix sockets allow; give "
+                                 "the machine a shorter name, or point XDG_RUNTIME_DIR (used "
+                                 "first) or TMPDIR at a shorter directory"));
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, microvm, ::testing::Values("firecracker", "cloud-hypervisor"),

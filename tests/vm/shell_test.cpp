@@ -143,7 +143,22 @@ ATTEST_TEST(guest_timeout_gives_status_124) {
   EXPECT_LT(attest::vmtest::seconds_since(t0), 10.0);
   EXPECT_EQ(m.succeed("echo ok", 5s), "ok\n");
   EXPECT_THAT([&] { m.succeed("sleep 60", 1s); },
-              ::testing::ThrowsMessage<attest::CommandFailed>(HasSubstr("(exit code 124)")));
+              ::testing::ThrowsMessage<attest::CommandFailed>(
+                  HasSubstr("(exit code 124: it ran out of its 1s timeout)")));
+}
+
+ATTEST_TEST(a_failed_command_says_where_its_stderr_went) {
+  start_all();
+  auto& m = machine("machine");
+  EXPECT_THAT([&] { m.succeed("attest-no-such-program"); },
+              ::testing::ThrowsMessage<attest::CommandFailed>(::testing::AllOf(
+                  HasSubstr("failed (exit code 127: a program it runs is not installed in the "
+                            "guest)"),
+                  HasSubstr("its stderr is not captured: it went to the guest's serial console, "
+                            "the 'machine # ' lines of the log and "),
+                  HasSubstr("machine.console.log)"))));
+  // The stderr is where the message says.
+  m.wait_for_console_text("attest-no-such-program");
 }
 
 ATTEST_TEST(host_deadline_then_resync) {
@@ -155,8 +170,9 @@ ATTEST_TEST(host_deadline_then_resync) {
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(pid, SIGSTOP), 0);
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THAT([&] { (void)m.execute("echo first", 1s); },
-              ::testing::ThrowsMessage<attest::TimeoutError>(HasSubstr("did not finish in time")));
+  EXPECT_THAT(
+      [&] { (void)m.execute("echo first", 1s); },
+      ::testing::ThrowsMessage<attest::TimeoutError>(HasSubstr("did not finish within 1s")));
   EXPECT_LT(attest::vmtest::seconds_since(t0), 20.0);
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
   // The abandoned command ends first; its output does not leak into this one.

@@ -174,7 +174,8 @@ TEST(attest_shell, runs_commands_typed_on_a_terminal_with_editing_history_and_sn
 
   // A failing command shows its status; a bad ':' command an error, and the session goes on.
   t.type("false\r");
-  ASSERT_TRUE(t.expect("[exit status 1]")) << t.seen();
+  ASSERT_TRUE(t.expect("[exit status 1; stderr goes to the serial console: ':serial on' shows it]"))
+      << t.seen();
   t.type(":use nosuch\r");
   ASSERT_TRUE(t.expect("error: driver: there is no machine named 'nosuch'")) << t.seen();
   ASSERT_TRUE(t.expect(prompt)) << t.seen();
