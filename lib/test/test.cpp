@@ -31,6 +31,7 @@ struct Globals {
   std::vector<std::string> baseline;  ///< the machines saved in the baseline snapshot
   bool baseline_taken = false;
   std::string baseline_failure;  ///< why the baseline could not be taken
+  bool serial = true;            ///< whether serial lines are echoed at the start of each test
 };
 
 Globals& globals() {
@@ -153,7 +154,11 @@ void VmTest::TearDown() {
       }
     }
   }
-  g.driver->serial_stdout_on();
+  // Back to the run's setting (--no-serial) for the next test.
+  if (g.serial)
+    g.driver->serial_stdout_on();
+  else
+    g.driver->serial_stdout_off();
   if (!per_test_restore() || !g.baseline_failure.empty()) {
     g.driver->halt_all();
     return;
@@ -491,6 +496,7 @@ namespace {
       stderr,
       "attest: %s\nusage: %s [--config FILE] [--output-dir DIR] [--global-timeout SECONDS] "
       "[--per-test-restore] [--keep-machine-state] [--junit-xml FILE] [--no-summary] "
+      "[--no-serial] "
       "[--gtest_* flags]\n",
       message.c_str(), "TEST-BINARY");
   std::exit(2);
@@ -528,6 +534,9 @@ int attest_main(int argc, char** argv) {
       report().junit = *v;
     } else if (arg == "--no-summary") {
       report().summary = false;
+    } else if (arg == "--no-serial") {
+      globals().serial = false;
+      attest::detail::Log::get().set_serial_echo(false);
     } else if (arg == "--keep-machine-state") {
       options.keep_machine_state = true;
     } else if (arg == "--per-test-restore") {

@@ -1,13 +1,17 @@
 // VM tests of the driver-level API: polling conditions, create_machine, wait_all, join_all,
 // serial_stdout_on/off and copy_from_host. Few boots: each test boots what it uses once; the
 // second machine is created from the first's configuration.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "attest/driver.hpp"
@@ -232,6 +236,51 @@ ATTEST_TEST(serial_stdout_off_stops_the_echo_but_not_the_console_log) {
   EXPECT_THAT(off, Not(HasSubstr("machine # SERIAL-42-OFF")));
   EXPECT_THAT(on, HasSubstr("machine # SERIAL-43-ON"));
   EXPECT_THAT(m.get_console_log(), HasSubstr("SERIAL-42-OFF"));
+}
+
+// The victim of no_serial_turns_the_echo_off_for_the_whole_run (disabled: only that test runs
+// it, in a child process with --no-serial): two tests, so that the setting outlives the first.
+ATTEST_TEST(DISABLED_no_serial_victim_1) {
+  auto& m = machine("machine");
+  m.succeed("echo SERIAL-$((40 + 4))-FIRST > /dev/console");
+  m.wait_for_console_text("SERIAL-44-FIRST", 30s);
+}
+
+ATTEST_TEST(DISABLED_no_serial_victim_2) {
+  auto& m = machine("machine");
+  m.succeed("echo SERIAL-$((40 + 5))-SECOND > /dev/console");
+  m.wait_for_console_text("SERIAL-45-SECOND", 30s);
+}
+
+ATTEST_TEST(no_serial_turns_the_echo_off_for_the_whole_run) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) /
+                   ("attest-no-serial-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto log_file = dir / "log";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl("/proc/self/exe", "attest-vm-driver", "--no-serial", "--output-dir",
+            (dir / "out").c_str(), "--gtest_also_run_disabled_tests",
+            "--gtest_filter=*.DISABLED_no_serial_victim_*", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  std::stringstream log;
+  log << std::ifstream(log_file).rdbuf();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log.str();
+  // Neither test echoed the serial lines; the console log file has them.
+  EXPECT_THAT(log.str(), Not(HasSubstr("machine # SERIAL-44-FIRST"))) << log.str();
+  EXPECT_THAT(log.str(), Not(HasSubstr("machine # SERIAL-45-SECOND"))) << log.str();
+  std::stringstream console;
+  console << std::ifstream(dir / "out" / "machine.console.log").rdbuf();
+  EXPECT_THAT(console.str(), HasSubstr("SERIAL-45-SECOND"));
+  std::filesystem::remove_all(dir);
 }
 
 // Last: join_all cancels the global timeout for the rest of the binary.

@@ -1,9 +1,11 @@
 // VM tests of a machine's life: start, shutdown, crash, reboot, NixOS start scripts. The ways it
-// can go wrong (VMM killed, kernel panic, shell gone, boot failures, the global timeout) are in
-// tests/faults/.
+// can go wrong (VMM killed, kernel panic, shell gone, a kernel that is not one, the global
+// timeout) are in tests/faults/; a guest that never starts its shell is here, for its progress
+// lines (the faults suite logs at warning).
 #include <gmock/gmock.h>
 
 #include <fstream>
+#include <iostream>
 
 #include "attest/driver.hpp"
 #include "attest/test.hpp"
@@ -109,6 +111,28 @@ ATTEST_TEST(qemu_without_kvm_points_at_tcg) {
                   HasSubstr("QEMU exited with exit status 1 while starting; KVM is not usable "
                             "here"),
                   HasSubstr("ATTEST_ACCEL=tcg"), HasSubstr("failed to initialize kvm"))));
+}
+
+ATTEST_TEST(boot_error_when_the_banner_never_comes) {
+  auto config = attest::vmtest::minimal_config();
+  // PID 1 is a plain shell on the console: the guest runs, but no backdoor ever starts.
+  config.machines[0].cmdline += " rdinit=/bin/sh";
+  // Long enough for the kernel to print to the console even on a loaded host under ASan.
+  config.machines[0].boot_timeout = 20s;
+  attest::Driver driver(config);
+  auto& m = driver.machine("machine");
+  const auto t0 = std::chrono::steady_clock::now();
+  ::testing::internal::CaptureStderr();
+  EXPECT_THAT(
+      [&] { m.succeed("true"); },
+      ThrowsMessage<attest::BootError>(::testing::AllOf(
+          HasSubstr("did not come up within the boot timeout of 20s"),
+          HasSubstr("Spawning backdoor root shell..."), HasSubstr("console (last 30 lines)"))));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  std::cerr << log;
+  EXPECT_LT(seconds_since(t0), 35.0);
+  // The wait said, every 10 s, that it was still waiting and what the console last printed.
+  EXPECT_THAT(log, HasSubstr("machine: waiting for the guest shell… 10 s ("));
 }
 
 ATTEST_TEST(nixos_start_script) {
