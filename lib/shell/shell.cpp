@@ -214,14 +214,7 @@ awaitable<Result> Shell::run(std::string command,
 }
 
 awaitable<std::size_t> Shell::raw_exchange(std::string line, std::string terminator) {
-  co_await finish_abandoned();
-  co_await drain_stray();
-  auto [write_ec, written] =
-      co_await asio::async_write(*control_, asio::buffer(line), asio::as_tuple(use_awaitable));
-  (void)written;
-  if (write_ec)
-    throw ChannelError(ChannelError::Kind::eof,
-                       fmt::format("the shell connection closed ({})", write_ec.message()));
+  co_await send_line(std::move(line));
   std::string chunk(256 * 1024, '\0');
   std::string tail;
   std::size_t total = 0;
