@@ -17,6 +17,7 @@
 
 #include "attest/error.hpp"
 #include "core/log.hpp"
+#include "core/util.hpp"
 
 namespace attest::backend {
 
@@ -319,10 +320,8 @@ void MicroVmBackend::spawn(Events events) {
   for (const auto& path : {files_.api_socket, longest})
     if (path.size() >= 108)
       throw StartFailure(
-          fmt::format("the socket path {} is longer than the 107 bytes unix sockets "
-                      "allow; give the machine a shorter name, or point XDG_RUNTIME_DIR (used "
-                      "first) or TMPDIR at a shorter directory",
-                      path));
+          fmt::format("the socket path {} is longer than the 107 bytes unix sockets allow; {}",
+                      path, detail::socket_path_hint));
   // Firecracker refuses to start on an existing API socket and fails PUT /vsock on an existing
   // vsock socket; a killed VMM leaves both behind.
   std::error_code ec;

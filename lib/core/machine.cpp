@@ -55,8 +55,7 @@ CommandResult copy_step(detail::MachineImpl& m, const std::string& cmd,
     auto message = fmt::format(
         "machine '{}': {}: {} failed (exit code {}); the guest's error is on its serial console "
         "({}){}{}",
-        m.name(), operation, what, r.status,
-        (m.driver().output_dir() / (m.name() + ".console.log")).string(),
+        m.name(), operation, what, r.status, m.console_log_path().string(),
         r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output));
     throw CommandFailed(std::move(message), m.name(), operation, detail::excerpt(cmd, 400),
                         r.status, std::move(r.output), where);
@@ -141,13 +140,13 @@ std::string Machine::succeed(std::string_view command, milliseconds timeout, Whe
       if (r.status == 124 && timeout != default_timeout)
         meaning = fmt::format(": it ran out of its {} timeout", detail::format_duration(timeout));
       else if (r.status == 127)
-        meaning = ": a program it runs is not installed in the guest";
+        meaning = detail::missing_program_note;
       auto message = fmt::format(
           "machine '{}': command `{}` failed (exit code {}{}){}{}\n(its stderr is not captured: "
           "it went to the guest's serial console, the '{} # ' lines of the log and {})",
           name(), detail::excerpt(command, 400), r.status, meaning,
           r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000), name(),
-          (impl_->driver().output_dir() / (name() + ".console.log")).string());
+          impl_->console_log_path().string());
       throw CommandFailed(std::move(message), name(), "succeed", std::string(command), r.status,
                           std::move(r.output), where);
     }

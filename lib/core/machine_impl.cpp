@@ -22,10 +22,6 @@ namespace {
 
 /// How long an operation waits for the VMM's exit to be reported after the shell connection
 /// dropped, so the error can say why.
-/// What to do about a socket path that is too long.
-constexpr const char* shorter_state_hint =
-    "give the machine a shorter name, or point XDG_RUNTIME_DIR (used first) or TMPDIR at a "
-    "shorter directory";
 constexpr milliseconds exit_settle = std::chrono::seconds(1);
 /// How long a benchmark's raw exchange may take before it fails.
 constexpr std::chrono::seconds raw_exchange_timeout{60};
@@ -49,7 +45,7 @@ MachineImpl::MachineImpl(DriverImpl& driver, MachineConfig config)
   if (socket_path.size() >= 108)
     throw ConfigError(fmt::format("machine '{}': the socket path {} is longer than the 107 bytes "
                                   "unix sockets allow; {}",
-                                  config_.name, socket_path, shorter_state_hint),
+                                  config_.name, socket_path, socket_path_hint),
                       config_.name, "start");
   backend_ = backend::make_backend(driver.executor(), config_, paths_);
   const auto& plan = driver_.network().plan();
@@ -66,11 +62,16 @@ MachineImpl::~MachineImpl() {
   if (backend_) backend_->kill();
 }
 
-void MachineImpl::throw_global_timeout(const std::string& operation) const {
-  throw TimeoutError(
-      fmt::format("machine '{}': {}: the global timeout of {} expired{}", name(), operation,
+TimeoutError MachineImpl::global_timeout_error(std::string_view during,
+                                               const std::string& operation) const {
+  return TimeoutError(
+      fmt::format("machine '{}': {}: the global timeout of {} expired{}", name(), during,
                   format_duration(driver_.global_timeout()), global_timeout_hint),
       name(), operation, driver_.global_timeout());
+}
+
+void MachineImpl::throw_global_timeout(const std::string& operation) const {
+  throw global_timeout_error(operation, operation);
 }
 
 std::string MachineImpl::tails(std::size_t console_lines) const {
@@ -134,7 +135,7 @@ awaitable<void> MachineImpl::start() {
     fs::create_directories(paths_.disk_dir, ec);
     ::chmod(paths_.disk_dir.c_str(), 0700);
   }
-  console_.restart(paths_.output_dir / (name() + ".console.log"));
+  console_.restart(console_log_path());
   console_cursor_ = 0;
   wake_console_waiters();
 
@@ -228,11 +229,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
                       backend_->transport().describe(), tails()),
           name(), operation));
     } else if (driver_.expired()) {
-      boot->shell_error = std::make_exception_ptr(TimeoutError(
-          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} "
-                      "expired{}",
-                      name(), format_duration(driver_.global_timeout()), global_timeout_hint),
-          name(), operation, driver_.global_timeout()));
+      boot->shell_error =
+          std::make_exception_ptr(global_timeout_error("waiting for the guest shell", operation));
     } else {
       boot->shell_error =
           std::make_exception_ptr(down_error(*boot, operation, "before the guest shell came up"));
@@ -247,11 +245,8 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
         co_await race(backend_->wait_exited(), deadline_after(exit_settle), driver_.global_abort());
     (void)settle;
     if (driver_.expired()) {
-      boot->shell_error = std::make_exception_ptr(TimeoutError(
-          fmt::format("machine '{}': waiting for the guest shell: the global timeout of {} "
-                      "expired{}",
-                      name(), format_duration(driver_.global_timeout()), global_timeout_hint),
-          name(), operation, driver_.global_timeout()));
+      boot->shell_error =
+          std::make_exception_ptr(global_timeout_error("waiting for the guest shell", operation));
     } else if (boot->exited || boot->panicked) {
       boot->shell_error =
           std::make_exception_ptr(down_error(*boot, operation, "before the guest shell came up"));
@@ -417,7 +412,7 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
                   "`{}`; last exit status {}{}{}{})",
                   name(), operation, format_duration(timeout), waiting_for, attempts,
                   excerpt(command, 200), last.status,
-                  last.status == 127 ? ": a program it runs is not installed in the guest" : "",
+                  last.status == 127 ? missing_program_note : "",
                   last.output.empty() ? "" : ", last output: ", excerpt(last.output, 400)),
       name(), operation, timeout);
 }

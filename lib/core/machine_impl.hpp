@@ -36,6 +36,10 @@ class MachineImpl {
   const std::string& name() const noexcept { return config_.name; }
   backend::Backend& backend() noexcept { return *backend_; }
   const std::filesystem::path& state_dir() const noexcept { return paths_.state_dir; }
+  /// <output dir>/<name>.console.log: the serial console of the machine's last start.
+  std::filesystem::path console_log_path() const {
+    return paths_.output_dir / (name() + ".console.log");
+  }
   /// The host directory a NixOS guest mounts at /tmp/shared (NixOS SHARED_DIR).
   const std::filesystem::path& shared_dir() const noexcept { return paths_.shared_dir; }
 
@@ -176,6 +180,8 @@ class MachineImpl {
                        std::string_view during) const;
   /// The VMM's stderr tail and the console's last lines, indented, for error messages.
   std::string tails(std::size_t console_lines = 30) const;
+  /// "machine 'NAME': DURING: the global timeout of … expired (what to do)", for `operation`.
+  TimeoutError global_timeout_error(std::string_view during, const std::string& operation) const;
   [[noreturn]] void throw_global_timeout(const std::string& operation) const;
 
   DriverImpl& driver_;

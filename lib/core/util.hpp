@@ -16,6 +16,16 @@ inline std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
+/// What to do about a unix socket path over the 107-byte limit (the state directory's base is
+/// $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp).
+inline constexpr const char* socket_path_hint =
+    "give the machine a shorter name, or point XDG_RUNTIME_DIR (used first) or TMPDIR at a "
+    "shorter directory";
+
+/// Appended to a failed command's exit status 127 in messages.
+inline constexpr const char* missing_program_note =
+    ": a program it runs is not installed in the guest";
+
 /// Compiles an ECMAScript regular expression given to a machine operation.
 /// Throws: Error naming the machine, the operation and what is wrong with the expression.
 std::regex compile_regex(const std::string& regex, const std::string& machine,
