@@ -94,6 +94,32 @@ ATTEST_TEST(a_missing_qemu_says_how_to_install_it) {
   }
 }
 
+ATTEST_TEST(start_all_reports_every_machine_that_failed) {
+  // Two machines whose QEMU is missing: the first failure is thrown, the other one logged, so
+  // that the second machine's problem is not found only after the first is fixed.
+  auto config = attest::vmtest::minimal_config();
+  config.machines[0].qemu_binary = "attest-no-such-qemu-a";
+  auto second = config.machines[0];
+  second.name = "second";
+  second.qemu_binary = "attest-no-such-qemu-b";
+  config.machines.push_back(second);
+  attest::Driver driver(config);
+  ::testing::internal::CaptureStderr();
+  std::string thrown;
+  try {
+    driver.start_all();
+  } catch (const attest::BootError& e) {
+    thrown = e.what();
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_FALSE(thrown.empty()) << "start_all() did not throw";
+  // Whichever failed first is thrown; the other is in the log.
+  const bool a_thrown = thrown.find("attest-no-such-qemu-a") != std::string::npos;
+  EXPECT_THAT(log, HasSubstr("start_all: another machine failed too: machine '" +
+                             std::string(a_thrown ? "second" : "machine") + "'"));
+  EXPECT_THAT(log, HasSubstr(a_thrown ? "attest-no-such-qemu-b" : "attest-no-such-qemu-a"));
+}
+
 ATTEST_TEST(qemu_without_kvm_points_at_tcg) {
   // A QEMU that fails as a real one does on a host without a usable /dev/kvm.
   const auto dir = std::filesystem::path(::testing::TempDir()) / "attest-no-kvm";
