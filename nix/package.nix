@@ -1,11 +1,14 @@
 # libattest, its headers, pkg-config files and the `attest` tool, built with Meson; the unit
-# suite runs as the check phase (the VM suites need the Debian test guests: CI runs them).
+# suite runs as the check phase (the VM suites need the Debian test guests: CI runs them). `src`
+# is the files of nix/source-files.nix; CI builds and checks the package that way in a rehearsal
+# of the Nix sandbox (tests/sandbox/rehearse): no /bin/bash, no host tools, no network.
 {
   lib,
   stdenv,
   meson,
   ninja,
   pkg-config,
+  cmake,
   boost,
   fmt,
   gtest,
@@ -23,7 +26,11 @@ stdenv.mkDerivation {
     meson
     ninja
     pkg-config
+    # meson's cmake module writes the CMake package's version file (find_package(attest)).
+    cmake
   ];
+  # cmake is a tool of the meson build here, not the build system.
+  dontUseCmakeConfigure = true;
   buildInputs = [
     boost
     fmt
@@ -38,6 +45,10 @@ stdenv.mkDerivation {
   mesonBuildType = "release";
   mesonFlags = [
     (lib.mesonBool "vm_tests" false)
+    (lib.mesonBool "nix_checks" false)
+    (lib.mesonBool "benchmarks" false)
+    # nixpkgs' meson hook turns every `auto` feature on; the fuzz targets need clang.
+    (lib.mesonEnable "fuzz" false)
     # -Werror guards the project's own CI; a newer compiler's new warnings must not break users.
     (lib.mesonBool "werror" false)
   ];

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "core/driver_impl.hpp"
 #include "core/log.hpp"
@@ -197,16 +199,42 @@ TEST_F(driver_test, place_copy_command_copies_like_cp_r_keeping_modes) {
   ::chmod((stage / "f").c_str(), 0741);
   ::chmod((stage / "tree" / "sub" / "x").c_str(), 0700);
   const auto t = dir_ / "t";
-  ASSERT_EQ(sh(detail::place_copy_command((stage / "f").string(), (t / "a" / "b").string())), 0);
+  // The command runs as root in the guest and ends with `chown -R 0:0`. Not root here (the Nix
+  // build sandbox runs the unit suite as uid 1000), a chown that records its arguments stands in.
+  const bool root = ::geteuid() == 0;
+  std::string path;
+  if (!root) {
+    fs::create_directories(dir_ / "bin");
+    std::ofstream(dir_ / "bin" / "chown")
+        << "#!/bin/sh\necho \"$*\" >>" << shell_quote((dir_ / "chown.log").string()) << "\n";
+    fs::permissions(dir_ / "bin" / "chown", fs::perms::owner_all);
+    path = "PATH=" + shell_quote((dir_ / "bin").string()) + ":\"$PATH\"; ";
+  }
+  const auto place = [&](const fs::path& from, const fs::path& to) {
+    return sh(path + detail::place_copy_command(from.string(), to.string()));
+  };
+  ASSERT_EQ(place(stage / "f", t / "a" / "b"), 0);
   EXPECT_EQ(fs::status(t / "a" / "b").permissions(), static_cast<fs::perms>(0741));
   fs::create_directories(t / "into");
-  ASSERT_EQ(sh(detail::place_copy_command((stage / "tree").string(), (t / "into").string())), 0);
+  ASSERT_EQ(place(stage / "tree", t / "into"), 0);
   EXPECT_TRUE(fs::is_regular_file(t / "into" / "tree" / "sub" / "x"));
   EXPECT_EQ(fs::status(t / "into" / "tree" / "sub" / "x").permissions(),
             static_cast<fs::perms>(0700));
-  ASSERT_EQ(sh(detail::place_copy_command((stage / "tree").string(), (t / "as").string())), 0);
+  ASSERT_EQ(place(stage / "tree", t / "as"), 0);
   EXPECT_TRUE(fs::is_regular_file(t / "as" / "sub" / "x"));
-  EXPECT_NE(sh(detail::place_copy_command((stage / "missing").string(), (t / "m").string())), 0);
+  EXPECT_NE(place(stage / "missing", t / "m"), 0);
+  if (root) {
+    struct stat st {};
+    ASSERT_EQ(::stat((t / "into" / "tree" / "sub" / "x").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+  } else {
+    std::ifstream log(dir_ / "chown.log");
+    std::vector<std::string> calls;
+    for (std::string line; std::getline(log, line);) calls.push_back(line);
+    EXPECT_THAT(calls, ::testing::ElementsAre("-R 0:0 " + (t / "a" / "b").string(),
+                                              "-R 0:0 " + (t / "into" / "tree").string(),
+                                              "-R 0:0 " + (t / "as").string()));
+  }
 }
 
 TEST_F(driver_test, create_tar_archives_a_tree_that_extract_tar_restores) {

@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "attest/error.hpp"
 #include "backend/qemu.hpp"
@@ -112,9 +116,21 @@ TEST(qemu_args_test, a_restore_starts_qemu_paused_on_both_paths) {
 
 TEST(qemu_args_test, qemu_img_is_found_next_to_qemu) {
   EXPECT_EQ(qemu_img_program("qemu-system-x86_64"), "qemu-img");
-  EXPECT_EQ(qemu_img_program("/usr/bin/qemu-system-x86_64"), "/usr/bin/qemu-img");
+  // A QEMU installation of its own, made here: no host's /usr/bin/qemu-img is assumed (the Nix
+  // build sandbox, which runs the unit suite, has none).
+  const auto bin =
+      std::filesystem::path(::testing::TempDir()) / fmt::format("attest-qemu-img-{}", ::getpid());
+  std::filesystem::create_directories(bin);
+  for (const char* name : {"qemu-system-x86_64", "qemu-img"}) {
+    std::ofstream(bin / name) << "#!/bin/sh\nexit 1\n";
+    std::filesystem::permissions(bin / name, std::filesystem::perms::owner_all);
+  }
+  EXPECT_EQ(qemu_img_program((bin / "qemu-system-x86_64").string()), (bin / "qemu-img").string());
   // No qemu-img beside it: the one in PATH.
+  std::filesystem::remove(bin / "qemu-img");
+  EXPECT_EQ(qemu_img_program((bin / "qemu-system-x86_64").string()), "qemu-img");
   EXPECT_EQ(qemu_img_program("/nonexistent/bin/qemu-system-x86_64"), "qemu-img");
+  std::filesystem::remove_all(bin);
 }
 
 TEST(qemu_args_test, accelerators) {

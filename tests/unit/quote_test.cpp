@@ -14,7 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// What `bash -c SCRIPT` prints, with the working directory `dir`.
+/// What `bash -c SCRIPT` prints, with the working directory `dir`. bash is the one on PATH: the
+/// Nix build sandbox, which runs the unit suite, has no /bin/bash.
 std::string bash_output(const std::string& script, const fs::path& dir) {
   int out[2];
   if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
@@ -24,7 +25,7 @@ std::string bash_output(const std::string& script, const fs::path& dir) {
     ::close(out[0]);
     ::close(out[1]);
     if (::chdir(dir.c_str()) != 0) ::_exit(126);
-    ::execl("/bin/bash", "bash", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::execlp("bash", "bash", "-c", script.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
