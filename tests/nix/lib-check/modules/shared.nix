@@ -1,0 +1,4 @@
+# Imported twice by the lib-check cases: its definitions must count once.
+{
+  items = [ "shared" ];
+}
