@@ -3,4 +3,5 @@
 #     inherit pkgs; attest = attest.packages.x86_64-linux.default;
 #     name = "my-test"; splitStore = true; nodes = { ... }; testScript = ''...'';
 #   }
-import ../microvm/make-test.nix "firecracker"
+# The arguments are those of nix/make-test.nix.
+import ../testing/make-test.nix "firecracker"

@@ -8,7 +8,6 @@ let
     concatStringsSep
     filter
     isAttrs
-    length
     listToAttrs
     removeAttrs
     ;
@@ -23,9 +22,9 @@ let
   ];
 in
 rec {
-  # Whether the test has a network: `enableNetwork` when set, else on by itself for several
-  # nodes (as the seed's make-test does).
-  networkEnabled = { enableNetwork ? null, nodeNames }: if enableNetwork == null then length nodeNames > 1 else enableNetwork;
+  # Whether the test has a network: `enableNetwork` when set, else on, as in NixOS tests (every
+  # node is on vlan 1 by default, also alone).
+  networkEnabled = { enableNetwork ? null }: enableNetwork != false;
 
   # The vlans of each node: its own (`nodeVlans.<name>`) or the test's `vlans`, when the network
   # is on; none when it is off.
@@ -37,7 +36,7 @@ rec {
       nodeVlans ? { },
     }:
     let
-      on = networkEnabled { inherit enableNetwork nodeNames; };
+      on = networkEnabled { inherit enableNetwork; };
     in
     listToAttrs (
       map (name: {

@@ -16,21 +16,22 @@ rec {
       boot_timeout = bootTimeout;
     };
 
-  # The kernel command line of a NixOS microVM guest: the serial console, no reboot (the VMM
-  # exits), stage 2 from the system's closure, and the node's own kernel parameters.
+  # The kernel command line of a NixOS microVM guest: the node's own kernel parameters (with
+  # test-instrumentation.nix's), then the serial console as the primary one (the last), a panic
+  # that ends the VM at once (the VMM exits on a reboot), and stage 2 from the system's closure.
   microvmCmdline =
     {
       toplevel,
       kernelParams ? [ ],
     }:
     builtins.concatStringsSep " " (
-      [
+      kernelParams
+      ++ [
         "console=ttyS0"
         "reboot=k"
         "panic=-1"
         "init=${toplevel}/init"
       ]
-      ++ kernelParams
     );
 
   # The disks of a microVM guest, in device order (the root is /dev/vda):

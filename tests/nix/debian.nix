@@ -1,6 +1,6 @@
-# The Nix path on the Debian test guests: an example's make-test arguments (examples/nix/) give
-# the generator's input (`-A spec`) and, through the same nix/lib functions as make-test, the
-# driver's configuration (`-A config`), with every node booting the Debian guest described by
+# The Nix path on the Debian test guests: an example's test module (examples/nix/) gives the
+# generator's input (`-A spec`) and, through the same nix/lib functions as nix/testing/module.nix,
+# the driver's configuration (`-A config`), with every node booting the Debian guest described by
 # `guestConfig` (one of the guest builders' JSON files) instead of a NixOS system. CI compiles
 # the generated test and runs it with that configuration (tests/nix/meson.build).
 {
@@ -18,12 +18,12 @@
 }:
 let
   alib = import ../../nix/lib;
-  args = import example {
-    pkgs = null;
-    attest = null;
-    makeTest = a: a;
-  };
+  args = import example;
   nodeNames = builtins.attrNames args.nodes;
+  # As in NixOS tests: vlan 1, unless the node (an attribute set here) says otherwise.
+  vlansOf = builtins.mapAttrs (
+    _: node: if builtins.isAttrs node then node.virtualisation.vlans or [ 1 ] else [ 1 ]
+  ) args.nodes;
 
   guest = builtins.fromJSON (builtins.readFile guestConfig);
   dir = dirOf guestConfig;
@@ -60,7 +60,7 @@ in
   spec = alib.script.genSpec {
     inherit (args) name testScript;
     inherit nodeNames;
-    testPrelude = args.testPrelude or "";
+    testPrelude = args.attest.testPrelude or "";
   };
   config = alib.config.mkConfig {
     inherit (args) name;
@@ -71,10 +71,6 @@ in
         value = machine;
       }) nodeNames
     );
-    vlansOf = alib.config.vlansOf {
-      inherit nodeNames;
-      enableNetwork = args.enableNetwork or null;
-      vlans = args.vlans or [ 1 ];
-    };
+    inherit vlansOf;
   };
 }

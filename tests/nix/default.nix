@@ -7,14 +7,8 @@ let
   inherit (alib) network machines config script;
   expected = builtins.fromJSON (builtins.readFile ./expected.json);
 
-  # An example's make-test arguments, without nixpkgs: makeTest returns what it is given.
-  example =
-    file:
-    import file {
-      pkgs = null;
-      attest = null;
-      makeTest = args: args;
-    };
+  # An example: a test module (an attribute set) of nixpkgs' test framework.
+  example = import;
   nginx = example ../../examples/nix/nginx.nix;
   ping = example ../../examples/nix/ping.nix;
 
@@ -108,12 +102,13 @@ let
       };
     }
     {
-      name = "network-on-by-itself-for-several-nodes";
+      # As in NixOS tests: every node is on vlan 1 unless the network is off.
+      name = "network-on-by-default";
       actual = [
         (config.vlansOf { nodeNames = [ "server" ]; })
         (config.vlansOf {
           nodeNames = [ "server" ];
-          enableNetwork = true;
+          enableNetwork = false;
         })
         (config.vlansOf {
           nodeNames = [
@@ -141,8 +136,8 @@ let
         })
       ];
       expected = [
-        { server = [ ]; }
         { server = [ 1 ]; }
+        { server = [ ]; }
         {
           a = [ 1 ];
           b = [ 1 ];
