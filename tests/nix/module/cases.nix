@@ -182,6 +182,14 @@ in
     # The script names the node's system, so the program depends on it: as in NixOS.
     specDependsOnTheSystem = hasInput scriptOfNodes.specFile "nixos-system-webserver";
   };
+  # nixpkgs' passthru.extend and overrideTestDerivation reach attest's options too.
+  extend-and-override = {
+    extended = (withMeta.extend { modules = [ { attest.perTestRestore = true; } ]; }).driver.extraDriverArgs;
+    overridden =
+      (withMeta.overrideTestDerivation (_: {
+        requiredSystemFeatures = [ "nixos-test" ];
+      })).config.rawTestDerivation.drvAttrs.requiredSystemFeatures;
+  };
   meta-and-passthru = {
     inherit (withMeta) name;
     meta = {
