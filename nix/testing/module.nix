@@ -10,8 +10,9 @@
 #
 # QEMU nodes are nixpkgs' own (qemu-vm.nix, test-instrumentation.nix): attest starts each node's
 # `run-<name>-vm` script. Firecracker and cloud-hypervisor nodes are the same NixOS nodes with
-# ./microvm-node.nix added through `extraBaseModules`, booted directly from their kernel and
-# initrd with the machine their `virtualisation.*` options describe (./machines.nix).
+# ./microvm-node.nix added through `extraBaseNodeModules` (`extraBaseModules` in nixpkgs before
+# 2026), booted directly from their kernel and initrd with the machine their `virtualisation.*`
+# options describe (./machines.nix).
 {
   config,
   options,
