@@ -435,8 +435,7 @@ class QemuBackend final : public Backend {
           "qemu-utils)",
           spec.program, e.what());
     }
-    auto r =
-        co_await detail::race(p->wait_exited(), deadline_after(std::chrono::seconds(60)), never_);
+    auto r = co_await detail::race(p->wait_exited(), deadline_after(std::chrono::seconds(60)));
     if (r.end != detail::RaceEnd::done) co_return fmt::format("{} took over 60 s", spec.program);
     if (!p->exit_status()->success())
       co_return fmt::format("{} exited with {}: {}", spec.program, p->exit_status()->to_string(),
@@ -584,8 +583,8 @@ class QemuBackend final : public Backend {
       co_await timer.async_wait(use_awaitable);
     }
     // A QEMU that refuses its arguments exits right away: report that rather than the socket.
-    auto exited = co_await detail::race(process_->wait_exited(),
-                                        deadline_after(std::chrono::seconds(1)), never_);
+    auto exited =
+        co_await detail::race(process_->wait_exited(), deadline_after(std::chrono::seconds(1)));
     if (exited.end == detail::RaceEnd::done) {
       std::string err = process_->stderr_tail(20);
       std::transform(err.begin(), err.end(), err.begin(),
@@ -615,7 +614,6 @@ class QemuBackend final : public Backend {
   /// Whether this QEMU process has the snapshot state image attached.
   bool vmstate_attached_ = false;
   static constexpr const char* vmstate_node = "attest-vmstate";
-  detail::Event never_{ex_};
 };
 
 }  // namespace

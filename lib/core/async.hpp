@@ -112,6 +112,38 @@ awaitable<RaceResult<T>> race(awaitable<T> op, Deadline deadline, Event& abort) 
   co_return result;
 }
 
+/// Runs `op` until it completes or `deadline` passes, whichever comes first; on the deadline `op`
+/// is cancelled and has finished when this returns (end: done or deadline). An exception from
+/// `op` is rethrown.
+template <class T>
+awaitable<RaceResult<T>> race(awaitable<T> op, Deadline deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, deadline);
+  auto group = asio::experimental::make_parallel_group(
+      asio::co_spawn(ex, std::move(op), asio::deferred), timer.async_wait(asio::deferred));
+  RaceResult<T> result;
+  if constexpr (std::is_void_v<T>) {
+    auto [order, ex_ptr, timer_ec] =
+        co_await group.async_wait(asio::experimental::wait_for_one(), use_awaitable);
+    (void)timer_ec;
+    if (order[0] != 0)
+      result.end = RaceEnd::deadline;
+    else if (ex_ptr)
+      std::rethrow_exception(ex_ptr);
+  } else {
+    auto [order, ex_ptr, value, timer_ec] =
+        co_await group.async_wait(asio::experimental::wait_for_one(), use_awaitable);
+    (void)timer_ec;
+    if (order[0] != 0) {
+      result.end = RaceEnd::deadline;
+    } else {
+      if (ex_ptr) std::rethrow_exception(ex_ptr);
+      result.value.emplace(std::move(value));
+    }
+  }
+  co_return result;
+}
+
 /// Waits on the I/O thread until `deadline` or until `abort` is set. Returns false on abort.
 inline awaitable<bool> sleep_until(Deadline deadline, Event& abort) {
   if (abort.is_set()) co_return false;

@@ -64,8 +64,7 @@ awaitable<std::string> run_tool(std::string tool, std::string package,
     spawn_error = e.what();
   }
   if (!spawn_error.empty()) throw OcrError(fmt::format("cannot start {}: {}", tool, spawn_error));
-  Event never(ex);
-  auto r = co_await race(proc->wait_exited(), deadline_after(timeout), never);
+  auto r = co_await race(proc->wait_exited(), deadline_after(timeout));
   if (r.end != RaceEnd::done) {
     proc->signal_group(SIGKILL);
     co_await proc->wait_exited();

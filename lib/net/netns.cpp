@@ -500,7 +500,7 @@ struct Namespace::Reply {
 };
 
 Namespace::Namespace(asio::any_io_executor ex, pid_t pid, int fd)
-    : socket_(ex), pid_(pid), idle_(ex), abort_(ex) {
+    : socket_(ex), pid_(pid), idle_(ex) {
   socket_.assign(Socket::protocol_type(AF_UNIX, SOCK_SEQPACKET), fd);
 }
 
@@ -554,7 +554,7 @@ awaitable<std::unique_ptr<Namespace>> Namespace::create_holder(asio::any_io_exec
   }
 
   constexpr std::string_view what = "cannot create the test network namespace";
-  auto ready = co_await detail::race(ns->receive(), deadline_after(request_timeout), ns->abort_);
+  auto ready = co_await detail::race(ns->receive(), deadline_after(request_timeout));
   if (ready.end != detail::RaceEnd::done)
     ns->fail(what, fmt::format("the holder process (pid {}) did not report ready within {}s", pid,
                                request_timeout.count()));
@@ -653,7 +653,7 @@ awaitable<Namespace::Reply> Namespace::request(std::string what, std::vector<std
 
   if (!broken_.empty()) fail(what, broken_);
   auto result =
-      co_await detail::race(exchange(join_fields(fields)), deadline_after(request_timeout), abort_);
+      co_await detail::race(exchange(join_fields(fields)), deadline_after(request_timeout));
   if (result.end != detail::RaceEnd::done) {
     // A late reply would be taken for the next request's: the channel cannot be used again.
     broken_ =

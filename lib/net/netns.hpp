@@ -103,8 +103,7 @@ class Namespace {
   int net_ns_fd_ = -1;
   bool busy_ = false;
   detail::Event idle_;
-  detail::Event abort_;  // never set: race() wants one, the deadline is what bounds a request
-  std::string broken_;   // why the channel is unusable (a timed-out request), or empty
+  std::string broken_;  // why the channel is unusable (a timed-out request), or empty
 };
 
 }  // namespace attest::net

@@ -102,8 +102,7 @@ awaitable<void> Network::start_vde() {
     switches_.emplace_back(vlan, std::move(proc));
     // The switch answers on its console once its socket is bound (NixOS's readiness check).
     co_await p->write_stdin("showinfo\n");
-    detail::Event never(ex_);
-    auto r = co_await detail::race(ready->wait(), deadline_after(switch_ready_timeout), never);
+    auto r = co_await detail::race(ready->wait(), deadline_after(switch_ready_timeout));
     if (!p->running())
       fail(fmt::format("network: vde_switch for vlan {} exited with {}{}", vlan,
                        p->exit_status() ? p->exit_status()->to_string() : "?",
@@ -177,9 +176,8 @@ awaitable<void> Network::shutdown() {
   auto switches = std::move(switches_);
   switches_.clear();
   for (auto& [vlan, proc] : switches) proc->signal_group(SIGKILL);
-  detail::Event never(ex_);
   for (auto& [vlan, proc] : switches) {
-    auto r = co_await detail::race(proc->wait_exited(), deadline_after(5s), never);
+    auto r = co_await detail::race(proc->wait_exited(), deadline_after(5s));
     if (r.end != detail::RaceEnd::done)
       detail::log_error(
           "", fmt::format("vde_switch for vlan {} did not exit within 5s of SIGKILL", vlan));

@@ -309,9 +309,8 @@ awaitable<Response> Client::request(std::string method, std::string target, std:
     req.body() = std::move(json_body);
   }
 
-  detail::Event never(ex_);
   auto op = run(x);
-  auto outcome = co_await detail::race(std::move(op), deadline, never);
+  auto outcome = co_await detail::race(std::move(op), deadline);
   if (outcome.end != detail::RaceEnd::done)
     throw Error(0, fmt::format("{}: timed out after {} while {}", x.what,
                                detail::format_duration(Clock::now() - started), x.phase));

@@ -154,9 +154,8 @@ awaitable<Channel> HybridVsockTransport::connect() {
   for (;;) {
     // Each attempt is bounded on its own, so that a VMM that hangs mid-handshake leads to a new
     // attempt rather than to the caller's (boot) deadline.
-    detail::Event never(ex_);
     auto op = attempt();
-    auto raced = co_await detail::race(std::move(op), deadline_after(reply_timeout_), never);
+    auto raced = co_await detail::race(std::move(op), deadline_after(reply_timeout_));
     // The caller's cancellation reaches the attempt through the inner race and may end it as a
     // "deadline"; that is not the VMM's failure, so stop without recording it.
     const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
