@@ -60,6 +60,8 @@ class Backend {
   /// The VMM's name for messages, e.g. "QEMU".
   virtual std::string_view vmm_name() const noexcept = 0;
   virtual bool has(Capability c) const noexcept = 0;
+  /// Why the backend lacks `c`, for the Unsupported error (empty: nothing to add).
+  virtual std::string lacking(Capability) const { return {}; }
 
   /// Starts the VMM, attached to `network`, and returns once its control channel answers.
   /// Throws: StartFailure.

@@ -15,6 +15,9 @@ class FirecrackerBackend final : public MicroVmBackend {
 
   std::string_view name() const noexcept override { return "firecracker"; }
   std::string_view vmm_name() const noexcept override { return "Firecracker"; }
+  std::string lacking(Capability c) const override {
+    return c == Capability::reboot ? "Firecracker exits when its guest reboots" : "";
+  }
 
   awaitable<void> request_guest_shutdown() override {
     // The guest's i8042 sees Ctrl-Alt-Del and reboots, which ends Firecracker.

@@ -623,15 +623,4 @@ std::unique_ptr<Backend> make_qemu_backend(const asio::any_io_executor& ex,
   return std::make_unique<QemuBackend>(ex, config, paths);
 }
 
-std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const MachineConfig& config,
-                                      const MachinePaths& paths) {
-  if (config.backend == "qemu") return make_qemu_backend(ex, config, paths);
-  if (config.backend == "firecracker") return make_firecracker_backend(ex, config, paths);
-  if (config.backend == "cloud-hypervisor") return make_cloud_hypervisor_backend(ex, config, paths);
-  throw ConfigError(fmt::format("machine '{}': unknown backend '{}' (known backends: qemu, "
-                                "firecracker, cloud-hypervisor)",
-                                config.name, config.backend),
-                    config.name, "start");
-}
-
 }  // namespace attest::backend

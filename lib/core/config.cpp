@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "attest/error.hpp"
+#include "backend/registry.hpp"
 #include "core/json_read.hpp"
 #include "net/plan.hpp"
 
@@ -304,57 +305,7 @@ std::string_view to_string(Accel accel) noexcept {
   return "kvm:tcg";
 }
 
-namespace {
-
-bool valid_disk_id(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/// What Firecracker and cloud-hypervisor machines cannot have (vmm-api.md §1, §2).
-void validate_microvm(const MachineConfig& mc, const Context& ctx) {
-  const std::string_view vmm = mc.backend;
-  if (!mc.start_command.empty())
-    ctx.fail("start_command",
-             fmt::format("the {} backend boots a kernel itself (kernel, initrd, cmdline, disks); "
-                         "start_command is a NixOS QEMU script",
-                         vmm));
-  if (!mc.qemu_args.empty())
-    ctx.fail("qemu_args", fmt::format("only valid with the qemu backend, not {}", vmm));
-  if (mc.accel && *mc.accel != Accel::kvm)
-    ctx.fail("accel", fmt::format("the {} backend always uses KVM; '{}' is a QEMU setting", vmm,
-                                  to_string(*mc.accel)));
-  if (mc.backend == "firecracker") {
-    if (mc.vcpus > 32)
-      ctx.fail("vcpus", fmt::format("{} is out of range for Firecracker (1..32)", mc.vcpus));
-    if (mc.allow_reboot)
-      ctx.fail("allow_reboot",
-               "Firecracker exits when its guest reboots; a firecracker machine cannot reboot");
-  }
-  std::vector<std::string> ids;
-  for (std::size_t i = 0; i < mc.disks.size(); ++i) {
-    const auto& d = mc.disks[i];
-    const auto field = fmt::format("disks[{}]", i);
-    if (d.format != "raw")
-      ctx.fail(field + ".format",
-               fmt::format("the {} backend takes raw images only, not '{}'", vmm, d.format));
-    const std::string id = disk_id(mc, i);
-    if (!valid_disk_id(id))
-      ctx.fail(field + ".id", fmt::format("'{}' is not a valid disk id (use 1-64 letters, digits "
-                                          "or '_', as the VMM APIs require)",
-                                          id));
-    if (std::find(ids.begin(), ids.end(), id) != ids.end())
-      ctx.fail(field + ".id", fmt::format("disk id '{}' is used twice", id));
-    ids.push_back(id);
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string disk_id(const MachineConfig& machine, std::size_t index) {
   const auto& disk = machine.disks.at(index);
@@ -368,16 +319,16 @@ void validate(const MachineConfig& mc, const fs::path& source) {
     ctx.fail("name", fmt::format("'{}' is not a valid machine name (use 1-64 letters, digits, "
                                  "'-' or '_')",
                                  mc.name));
-  const bool microvm = mc.backend == "firecracker" || mc.backend == "cloud-hypervisor";
-  if (mc.backend != "qemu" && !microvm)
-    ctx.fail("backend", fmt::format("unknown backend '{}' (known backends: qemu, firecracker, "
-                                    "cloud-hypervisor)",
-                                    mc.backend));
+  const backend::Descriptor* backend = backend::find_backend(mc.backend);
+  if (!backend)
+    ctx.fail("backend", fmt::format("unknown backend '{}' (known backends: {})", mc.backend,
+                                    fmt::join(backend::backend_names(), ", ")));
   const bool scripted = !mc.start_command.empty();
   const bool direct = !mc.kernel.empty();
   if (scripted && direct)
     ctx.fail("start_command", "give either start_command or kernel, not both");
-  if (microvm) validate_microvm(mc, ctx);
+  backend->validate(
+      mc, [&ctx](const std::string& field, const std::string& why) { ctx.fail(field, why); });
   if (!scripted && !direct) ctx.fail("kernel", "missing (a machine needs start_command or kernel)");
   if (scripted) require_file(mc.start_command, "start_command", true, ctx);
   if (direct) {

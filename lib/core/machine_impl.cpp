@@ -461,14 +461,13 @@ void MachineImpl::rearm_shell(const std::shared_ptr<Boot>& boot) {
 
 awaitable<void> MachineImpl::reboot(milliseconds timeout) {
   const std::string operation = "reboot";
-  if (!backend_->has(Capability::reboot))
-    throw Unsupported(
-        fmt::format(
-            "machine '{}': reboot: the {} backend cannot reboot a guest in "
-            "place{}",
-            name(), backend_->name(),
-            backend_->name() == "firecracker" ? " (Firecracker exits when its guest reboots)" : ""),
-        name(), operation);
+  if (!backend_->has(Capability::reboot)) {
+    const auto why = backend_->lacking(Capability::reboot);
+    throw Unsupported(fmt::format("machine '{}': reboot: the {} backend cannot reboot a guest in "
+                                  "place{}",
+                                  name(), backend_->name(), why.empty() ? "" : " (" + why + ")"),
+                      name(), operation);
+  }
   auto boot = co_await ensure_shell(operation);
   const auto deadline = deadline_after(timeout);
   log_info(name(), "rebooting");

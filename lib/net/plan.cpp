@@ -10,6 +10,7 @@
 
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
+#include "backend/registry.hpp"
 
 namespace attest::net {
 
@@ -151,16 +152,20 @@ Plan plan_network(const Config& config) {
   }
   plan.vlans.assign(vlans.begin(), vlans.end());
 
-  const bool all_qemu = std::all_of(config.machines.begin(), config.machines.end(),
-                                    [](const auto& m) { return m.backend == "qemu"; });
+  // VDE hubs are for backends whose VMM joins them (QEMU's -netdev vde).
+  const auto joins_vde = [](const MachineConfig& m) {
+    const backend::Descriptor* d = backend::find_backend(m.backend);
+    return d && d->vde;
+  };
+  const bool all_vde = std::all_of(config.machines.begin(), config.machines.end(), joins_vde);
   switch (config.network) {
     case NetworkMode::automatic:
-      plan.mode = all_qemu ? NetworkMode::vde : NetworkMode::tap;
+      plan.mode = all_vde ? NetworkMode::vde : NetworkMode::tap;
       break;
     case NetworkMode::vde:
-      if (!all_qemu && any_vlans)
+      if (!all_vde && any_vlans)
         for (const auto& m : config.machines)
-          if (m.backend != "qemu")
+          if (!joins_vde(m))
             fail(config, m.name, "backend",
                  fmt::format("network \"vde\" works with QEMU only, and this machine uses '{}' "
                              "(use network \"tap\")",
