@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -67,12 +69,22 @@ class Error : public std::runtime_error {
   const Where& where() const noexcept { return where_; }
   /// Replaces the call site; the facade does this with its caller's location.
   void set_where(const Where& where) noexcept { where_ = where; }
+  /// The exception this error came from, when it wraps one (QEMU's QMP error, a file system
+  /// error, ...), else null. describe() shows the whole chain.
+  const std::exception_ptr& cause() const noexcept { return cause_; }
+  void set_cause(std::exception_ptr cause) noexcept { cause_ = std::move(cause); }
 
  private:
   std::string machine_;
   std::string operation_;
   Where where_;
+  std::exception_ptr cause_;
 };
+
+/// `e.what()`, followed by what each cause in its chain (Error::cause()) adds, one per line
+/// ("caused by: ..."); a cause whose text the message already holds adds nothing. What a failed
+/// ATTEST_TEST prints.
+std::string describe(const std::exception& e);
 
 /// A guest command did not end as required (NixOS: `RequestedAssertionFailed`).
 class CommandFailed : public Error {
@@ -97,10 +109,18 @@ class TimeoutError : public Error {
  public:
   TimeoutError(std::string message, std::string machine, std::string operation,
                std::chrono::milliseconds timeout, Where where = Where::current());
+  TimeoutError(std::string message, std::string machine, std::string operation,
+               std::chrono::milliseconds timeout, std::chrono::milliseconds elapsed,
+               Where where = Where::current());
+  /// The limit that expired: the operation's timeout, or the global timeout.
   std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+  /// How long the operation ran before it was given up (at least timeout() for the operation's
+  /// own limit; less when the global timeout ended it first).
+  std::chrono::milliseconds elapsed() const noexcept { return elapsed_; }
 
  private:
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds elapsed_;
 };
 
 /// A systemd unit is not in the state an operation needs: `wait_for_unit` on a failed unit, or
@@ -119,15 +139,47 @@ class UnitError : public Error {
   std::string state_;
 };
 
-/// The machine did not come up, or went down unexpectedly (VMM exit, kernel panic, shell gone).
-/// The message carries the VMM status and the tails of its stderr and of the console.
-class BootError : public Error {
-  using Error::Error;
+/// How a machine's VMM ended, when a BootError was raised because it went down.
+struct VmmEnd {
+  std::optional<int> exit_code;    ///< the VMM's exit code, when it exited
+  std::optional<int> exit_signal;  ///< the signal that killed it, when one did
+  bool panicked = false;           ///< the guest kernel panicked
 };
 
-/// The VMM refused an operation or could not be driven (spawn failed, QMP error, ...).
-class BackendError : public Error {
+/// The machine did not come up, or went down unexpectedly (VMM exit, kernel panic, shell gone).
+/// The message carries the VMM status and the tails of its stderr and of the console.
+///
+/// **Example**: `catch (const attest::BootError& e) { EXPECT_TRUE(e.end().panicked); }`
+class BootError : public Error {
+ public:
   using Error::Error;
+  BootError(std::string message, std::string machine, std::string operation, VmmEnd end,
+            Where where = Where::current());
+  /// How the VMM ended; all empty when it had not (a shell that never came up, a closed
+  /// connection, a backdoor shell that exited).
+  const VmmEnd& end() const noexcept { return end_; }
+
+ private:
+  VmmEnd end_;
+};
+
+/// The VMM refused an operation or could not be driven (spawn failed, QMP error, API error, ...).
+class BackendError : public Error {
+ public:
+  /// What was asked of the VMM, and how it refused.
+  struct Request {
+    std::string what;  ///< the QMP command (`human-monitor-command`) or API call (`PUT /actions`)
+    std::string qmp_class;  ///< QEMU's error class when QMP refused, e.g. "GenericError"
+    int http_status = 0;    ///< the HTTP status of a Firecracker / cloud-hypervisor API call
+  };
+  using Error::Error;
+  BackendError(std::string message, std::string machine, std::string operation, Request request,
+               Where where = Where::current());
+  /// The request the VMM refused (empty when the error is not about one request).
+  const Request& request() const noexcept { return request_; }
+
+ private:
+  Request request_;
 };
 
 /// A peer broke its protocol (shell framing, QMP, HTTP).

@@ -300,6 +300,14 @@ void MicroVmBackend::fail(std::string_view operation, std::string_view why) cons
                      config_.name, std::string(operation));
 }
 
+void MicroVmBackend::fail(std::string_view operation, std::string_view why,
+                          BackendError::Request request, std::exception_ptr cause) const {
+  BackendError error(fmt::format("machine '{}': {}: {}", config_.name, operation, why),
+                     config_.name, std::string(operation), std::move(request));
+  error.set_cause(std::move(cause));
+  throw error;
+}
+
 void MicroVmBackend::unsupported(std::string_view operation, std::string_view what) const {
   throw Unsupported(
       fmt::format("machine '{}': {}: the {} backend has {}", config_.name, operation, name(), what),
@@ -412,6 +420,7 @@ awaitable<json> MicroVmBackend::api(std::string method, std::string target, json
   if (!client_) fail(what, fmt::format("{} has not been started", vmm_name()));
   const std::string text = body.is_null() ? std::string() : body.dump();
   std::optional<http::Error> error;
+  std::exception_ptr cause;
   http::Response response;
   bool exited = false;
   try {
@@ -423,6 +432,7 @@ awaitable<json> MicroVmBackend::api(std::string method, std::string target, json
       exited = true;
   } catch (const http::Error& e) {
     error = e;
+    cause = std::current_exception();
   }
   if (error && error->status() == 0 && process_) {
     // No answer: if the VMM is on its way out, that is the story.
@@ -435,7 +445,7 @@ awaitable<json> MicroVmBackend::api(std::string method, std::string target, json
     fail(what, fmt::format("{} exited ({}) before answering", vmm_name(),
                            status ? status->to_string() : std::string("killed")));
   }
-  if (error) fail(what, error->what());
+  if (error) fail(what, error->what(), {what, "", error->status()}, cause);
   if (response.body.empty()) co_return json();
   co_return json::parse(response.body, nullptr, false);
 }

@@ -140,6 +140,10 @@ class MicroVmBackend : public Backend {
   awaitable<void> bring_up(awaitable<void> op, std::string what);
   void on_exit(const process::ExitStatus& status);
   [[noreturn]] void fail(std::string_view operation, std::string_view why) const;
+  /// Throws the BackendError of an API request the VMM refused or did not answer, keeping the
+  /// request, its HTTP status and the exception it came from.
+  [[noreturn]] void fail(std::string_view operation, std::string_view why,
+                         BackendError::Request request, std::exception_ptr cause) const;
   /// Throws Unsupported for an operation the microVMs lack (`what` says what they lack).
   [[noreturn]] void unsupported(std::string_view operation, std::string_view what) const;
 

@@ -242,7 +242,7 @@ class QemuBackend final : public Backend {
     if (reply.is_string() && !reply.get<std::string>().empty())
       throw BackendError(fmt::format("machine '{}': QEMU refused `{}`: {}", config_.name, command,
                                      reply.get<std::string>()),
-                         config_.name, "forward_port");
+                         config_.name, "forward_port", {command, "", 0});
   }
 
   awaitable<void> request_guest_shutdown() override {
@@ -504,7 +504,7 @@ class QemuBackend final : public Backend {
       while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
       throw BackendError(fmt::format("machine '{}': {}: QEMU refused `{}`: {}", config_.name,
                                      operation, command, text),
-                         config_.name, operation);
+                         config_.name, operation, {command, "", 0});
     }
   }
 
@@ -538,16 +538,23 @@ class QemuBackend final : public Backend {
                                      config_.name, description),
                          config_.name, operation);
     std::string failure;
+    std::string error_class;
+    std::exception_ptr cause;
     qmp::json reply;
     try {
       reply = co_await qmp_->execute(command, std::move(arguments));
     } catch (const qmp::QmpError& e) {
       failure = e.what();
+      error_class = e.error_class();
+      cause = std::current_exception();
     }
-    if (!failure.empty())
-      throw BackendError(
+    if (!failure.empty()) {
+      BackendError error(
           fmt::format("machine '{}': QMP {}: {}", config_.name, description, failure), config_.name,
-          operation);
+          operation, {command, error_class, 0});
+      error.set_cause(cause);
+      throw error;
+    }
     co_return reply;
   }
 

@@ -27,6 +27,11 @@ inline Deadline deadline_after(std::chrono::milliseconds timeout) {
   return now + timeout;
 }
 
+/// The time since `since`, in milliseconds (TimeoutError::elapsed).
+inline std::chrono::milliseconds elapsed_since(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since);
+}
+
 namespace detail {
 
 /// A level-triggered flag coroutines can wait for. set() wakes every waiter; reset() re-arms it.

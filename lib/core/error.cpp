@@ -24,8 +24,46 @@ CommandFailed::CommandFailed(std::string message, std::string machine, std::stri
 
 TimeoutError::TimeoutError(std::string message, std::string machine, std::string operation,
                            std::chrono::milliseconds timeout, Where where)
+    : TimeoutError(std::move(message), std::move(machine), std::move(operation), timeout, timeout,
+                   where) {}
+
+TimeoutError::TimeoutError(std::string message, std::string machine, std::string operation,
+                           std::chrono::milliseconds timeout, std::chrono::milliseconds elapsed,
+                           Where where)
     : Error(std::move(message), std::move(machine), std::move(operation), where),
-      timeout_(timeout) {}
+      timeout_(timeout),
+      elapsed_(elapsed) {}
+
+BootError::BootError(std::string message, std::string machine, std::string operation, VmmEnd end,
+                     Where where)
+    : Error(std::move(message), std::move(machine), std::move(operation), where),
+      end_(std::move(end)) {}
+
+BackendError::BackendError(std::string message, std::string machine, std::string operation,
+                           Request request, Where where)
+    : Error(std::move(message), std::move(machine), std::move(operation), where),
+      request_(std::move(request)) {}
+
+std::string describe(const std::exception& e) {
+  std::string out = e.what();
+  const auto* error = dynamic_cast<const Error*>(&e);
+  std::exception_ptr cause = error ? error->cause() : nullptr;
+  // A chain is short; the bound only guards against a cycle made by hand.
+  for (int depth = 0; cause && depth < 16; ++depth) {
+    try {
+      std::rethrow_exception(cause);
+    } catch (const std::exception& inner) {
+      const std::string text = inner.what();
+      if (!text.empty() && out.find(text) == std::string::npos) out += "\ncaused by: " + text;
+      const auto* inner_error = dynamic_cast<const Error*>(&inner);
+      cause = inner_error ? inner_error->cause() : nullptr;
+    } catch (...) {
+      out += "\ncaused by: an exception that is not a std::exception";
+      cause = nullptr;
+    }
+  }
+  return out;
+}
 
 UnitError::UnitError(std::string message, std::string machine, std::string operation,
                      std::string unit, std::string state, Where where)

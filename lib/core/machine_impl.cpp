@@ -84,6 +84,18 @@ std::string MachineImpl::tails(std::size_t console_lines) const {
   return out;
 }
 
+VmmEnd MachineImpl::vmm_end(const Boot* boot) const {
+  VmmEnd end;
+  if (const auto status = backend_->exit_status()) {
+    if (status->signaled)
+      end.exit_signal = status->code;
+    else
+      end.exit_code = status->code;
+  }
+  end.panicked = boot && boot->panicked;
+  return end;
+}
+
 BootError MachineImpl::down_error(const Boot& boot, const std::string& operation,
                                   std::string_view during) const {
   std::string reason =
@@ -93,7 +105,7 @@ BootError MachineImpl::down_error(const Boot& boot, const std::string& operation
     before_panic = indent_block("console up to the panic", boot.panic_context);
   return BootError(fmt::format("machine '{}': {}: {} {}{}{}", name(), operation, reason, during,
                                before_panic, tails()),
-                   name(), operation);
+                   name(), operation, vmm_end(&boot));
 }
 
 awaitable<void> MachineImpl::fail_start(std::string operation, std::string failure) {
@@ -104,7 +116,7 @@ awaitable<void> MachineImpl::fail_start(std::string operation, std::string failu
   (void)settle;
   throw BootError(fmt::format("machine '{}': {}: {}\ncommand: {}{}", name(), operation, failure,
                               backend_->command_line(), tails()),
-                  name(), operation);
+                  name(), operation, vmm_end(nullptr));
 }
 
 std::pair<std::shared_ptr<MachineImpl::Boot>, backend::Events> MachineImpl::new_boot() {
@@ -317,6 +329,7 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
                             name(), operation),
                 name(), operation);
   ++stats_commands_;
+  const auto t0 = Clock::now();
   try {
     auto op = boot->shell->run(command, guest_timeout);
     auto r = co_await race(std::move(op), deadline, boot->abort);
@@ -333,7 +346,7 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
             name(), operation, excerpt(command, 200),
             format_duration(guest_timeout.value_or(default_timeout)),
             guest_timeout ? " (the guest's timeout did not stop it)" : ""),
-        name(), operation, guest_timeout.value_or(default_timeout));
+        name(), operation, guest_timeout.value_or(default_timeout), elapsed_since(t0));
   } catch (const shell::ChannelError& e) {
     if (e.kind() == shell::ChannelError::Kind::shell_exited) {
       boot->shell_error = std::make_exception_ptr(BootError(
@@ -414,7 +427,7 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
                   excerpt(command, 200), last.status,
                   last.status == 127 ? missing_program_note : "",
                   last.output.empty() ? "" : ", last output: ", excerpt(last.output, 400)),
-      name(), operation, timeout);
+      name(), operation, timeout, elapsed_since(t0));
 }
 
 void MachineImpl::wake_console_waiters() {

@@ -175,6 +175,8 @@ class MachineImpl {
   /// The X window names. Throws: CommandFailed naming the cause.
   awaitable<std::vector<std::string>> window_names(std::shared_ptr<Boot> boot,
                                                    std::string operation);
+  /// How the VMM ended, as far as it did (its exit status; `boot`'s panic), for a BootError.
+  VmmEnd vmm_end(const Boot* boot) const;
   /// A BootError for an operation cut short because the machine went down.
   BootError down_error(const Boot& boot, const std::string& operation,
                        std::string_view during) const;

@@ -136,7 +136,7 @@ void VmTest::TestBody() {
   try {
     run();
   } catch (const Error& e) {
-    ADD_FAILURE_AT(e.where().file_name(), static_cast<int>(e.where().line())) << e.what();
+    ADD_FAILURE_AT(e.where().file_name(), static_cast<int>(e.where().line())) << describe(e);
   }
 }
 
