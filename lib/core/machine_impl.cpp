@@ -214,8 +214,9 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
     auto r = co_await race(std::move(op), boot->boot_deadline, boot->abort);
     if (r.end == RaceEnd::done) {
       // The shell that answered belongs to the guest after every reset seen so far (a reboot can
-      // reset twice: the guest's, then SeaBIOS's own hard reset).
+      // reset twice: the guest's, then SeaBIOS's own hard reset), so no command has lost it.
       boot->shell_resets = boot->resets;
+      if (!boot->abort.is_set()) boot->command_abort.reset();
       boot->ready_at = Clock::now();
       const auto took = boot->ready_at - boot->started;
       log_info(name(), fmt::format("connected to guest root shell ({} after start)",
@@ -332,10 +333,15 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
   const auto t0 = Clock::now();
   try {
     auto op = boot->shell->run(command, guest_timeout);
-    auto r = co_await race(std::move(op), deadline, boot->abort);
+    auto r = co_await race(std::move(op), deadline, boot->command_abort);
     if (r.end == RaceEnd::done) co_return std::move(*r.value);
     if (r.end == RaceEnd::aborted) {
       if (driver_.expired()) throw_global_timeout(operation);
+      if (!boot->abort.is_set())
+        throw BootError(fmt::format("machine '{}': {}: the guest rebooted while running `{}`; the "
+                                    "next command waits for its new shell",
+                                    name(), operation, excerpt(command, 200)),
+                        name(), operation);
       throw down_error(*boot, operation, fmt::format("while running `{}`", excerpt(command, 200)));
     }
     throw TimeoutError(
@@ -442,7 +448,7 @@ void MachineImpl::on_console(std::string_view bytes) {
 
 void MachineImpl::on_console_line(const std::shared_ptr<Boot>& boot, std::string_view line) {
   if (boot->panicked) {
-    if (line.find("---[ end Kernel panic") != std::string_view::npos) boot->abort.set();
+    if (line.find("---[ end Kernel panic") != std::string_view::npos) abort_boot(*boot);
     return;
   }
   if (line.find("Kernel panic - not syncing") == std::string_view::npos) return;
@@ -453,16 +459,25 @@ void MachineImpl::on_console_line(const std::shared_ptr<Boot>& boot, std::string
   log_error(name(), boot->down_reason);
   // Give the panic's trace a moment to reach the console, then fail whatever is in flight.
   boot->panic_timer.expires_after(std::chrono::milliseconds(100));
-  boot->panic_timer.async_wait([boot](const error_code&) { boot->abort.set(); });
+  boot->panic_timer.async_wait([boot](const error_code&) { abort_boot(*boot); });
+}
+
+void MachineImpl::abort_boot(Boot& boot) {
+  boot.abort.set();
+  boot.command_abort.set();
 }
 
 void MachineImpl::on_guest_reset(const std::shared_ptr<Boot>& boot) {
   ++boot->resets;
   log_info(name(), "the guest rebooted");
   boot->guest_reset.set();
+  // A command running now lost its shell: it fails at once, and the next one waits for the new
+  // shell (rearm_shell re-arms this). The new shell's banner is seconds away: nothing has read it.
+  boot->command_abort.set();
 }
 
 void MachineImpl::rearm_shell(const std::shared_ptr<Boot>& boot) {
+  if (!boot->abort.is_set()) boot->command_abort.reset();
   boot->shell_resets = boot->resets;
   boot->shell_error = nullptr;
   boot->shell_ready.reset();
@@ -539,8 +554,10 @@ void MachineImpl::on_exit(const std::shared_ptr<Boot>& boot, const process::Exit
     log_info(name(), fmt::format("{} exited ({})", vmm, status.to_string()));
   else if (!boot->panicked)
     log_warning(name(), boot->down_reason);
+  // Abort first: what races the shell then ends as "the machine went down", before the closed
+  // connection fails its pending read.
+  abort_boot(*boot);
   if (boot->shell) boot->shell->close();
-  boot->abort.set();
   wake_console_waiters();
 }
 

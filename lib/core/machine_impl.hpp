@@ -146,6 +146,8 @@ class MachineImpl {
   void on_console_line(const std::shared_ptr<Boot>& boot, std::string_view line);
   void on_exit(const std::shared_ptr<Boot>& boot, const process::ExitStatus& status);
   void on_guest_reset(const std::shared_ptr<Boot>& boot);
+  /// The machine went down (VMM exit, panic): everything racing this boot ends.
+  static void abort_boot(Boot& boot);
   /// Waits for a new guest shell on the same connection (after a guest reboot).
   void rearm_shell(const std::shared_ptr<Boot>& boot);
   /// Runs a helper command of a compound operation (not logged as a command of its own).
@@ -209,8 +211,11 @@ class MachineImpl {
 /// restart never confuses an old operation with the new VMM.
 struct MachineImpl::Boot {
   explicit Boot(const asio::any_io_executor& ex)
-      : abort(ex), shell_ready(ex), guest_reset(ex), panic_timer(ex) {}
-  Event abort;                ///< set when the VMM exits or the guest panics
+      : abort(ex), command_abort(ex), shell_ready(ex), guest_reset(ex), panic_timer(ex) {}
+  Event abort;  ///< set when the VMM exits or the guest panics
+  /// What a guest command races: set with `abort`, and when the guest resets under a command
+  /// (its shell is gone; re-armed with the new shell).
+  Event command_abort;
   Event shell_ready;          ///< set when the shell connected or could not
   Event guest_reset;          ///< set when the guest reset itself (reboot) since reboot() armed it
   unsigned resets = 0;        ///< guest resets seen in this VMM lifetime

@@ -64,6 +64,7 @@ awaitable<void> Shell::resume(Session session) {
 }
 
 void Shell::close() noexcept {
+  closed_ = true;
   error_code ec;
   for (Socket* s : {control_.get(), data_.get()}) {
     if (s == nullptr) continue;
@@ -72,13 +73,21 @@ void Shell::close() noexcept {
   }
 }
 
+void Shell::aborted(const error_code& ec) const {
+  // close() cancels what is pending: the connection is gone, which the caller must learn as
+  // such (not as a cancellation, which is how a race's loser ends).
+  if (closed_)
+    throw ChannelError(ChannelError::Kind::eof, "the shell connection was closed (the VMM ended)");
+  throw boost::system::system_error(ec);
+}
+
 template <class Done>
 awaitable<void> Shell::read_until(Socket& socket, Done done, std::string_view waiting_for) {
   std::string chunk(4096, '\0');
   for (;;) {
     auto [ec, n] =
         co_await socket.async_read_some(asio::buffer(chunk), asio::as_tuple(use_awaitable));
-    if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+    if (ec == asio::error::operation_aborted) aborted(ec);
     if (ec == asio::error::eof)
       throw ChannelError(ChannelError::Kind::eof,
                          fmt::format("the shell connection closed before {} arrived", waiting_for));
@@ -127,7 +136,7 @@ awaitable<void> Shell::write_rest(Inflight& f) {
     auto buf = asio::buffer(f.line.data() + f.written, f.line.size() - f.written);
     auto [ec, n] = co_await control_->async_write_some(buf, asio::as_tuple(use_awaitable));
     if (ec) {
-      if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+      if (ec == asio::error::operation_aborted) aborted(ec);
       throw ChannelError(ChannelError::Kind::eof,
                          fmt::format("writing to the shell failed: {}", ec.message()));
     }
@@ -144,7 +153,7 @@ awaitable<void> Shell::read_until_end(Inflight& f) {
     if (ec == asio::error::eof)
       throw ChannelError(ChannelError::Kind::eof, "the shell connection closed");
     if (ec) {
-      if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+      if (ec == asio::error::operation_aborted) aborted(ec);
       throw ChannelError(ChannelError::Kind::io,
                          fmt::format("reading from the shell failed: {}", ec.message()));
     }

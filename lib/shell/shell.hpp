@@ -84,6 +84,9 @@ class Shell {
   awaitable<void> finish_abandoned();
   awaitable<void> drain_stray();
   void report_stray(std::string_view bytes, std::string_view why);
+  /// An I/O operation ended with operation_aborted: a ChannelError after close(), else the
+  /// cancellation itself (a race cancelled the operation).
+  [[noreturn]] void aborted(const error_code& ec) const;
 
   /// Reads from `socket` until `done(chunk)` returns true; EOF and errors throw ChannelError.
   template <class Done>
@@ -97,6 +100,7 @@ class Shell {
   Nonce session_;
   std::unique_ptr<Inflight> inflight_;
   bool ready_ = false;
+  bool closed_ = false;
   std::chrono::steady_clock::time_point banner_seen_;
 };
 

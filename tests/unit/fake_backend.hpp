@@ -1,0 +1,145 @@
+// A test double of a VMM backend: machines whose configuration says "backend": "fake" run
+// attest-fake-vmm (fake_vmm.cpp: a real bash behind the NixOS backdoor protocol, on a
+// virtconsole-style socket) instead of a VM, so that machine_test.cpp exercises MachineImpl's
+// whole state machine in milliseconds. It is registered through the backend registry only
+// (backend/registry.hpp), as any backend of one's own would be: nothing outside lib/backend/'s
+// interface knows it exists.
+//
+// What it models: start (returns once the fake VMM is connected to the shell socket; a start
+// failure on demand), the shell transport (VirtconsoleTransport without a data port: output
+// travels on the console path), the serial console (the fake VMM's stdout) and the VMM's stderr,
+// the VMM's exit, guest resets (the fake VMM's reset marker on the console raises
+// Events::guest_reset, as QMP RESET events do for QEMU), set_guest_reboot (recorded, and passed
+// on to the fake VMM as QEMU's set-action), the power button (request_guest_shutdown), quit,
+// snapshot_create (a marker file; the shell connection is reset as the microVMs' vsock is; fails
+// on demand with BackendError) and snapshot_restore (a fresh fake VMM).
+//
+// What it does not model, each throwing attest::Unsupported naming the machine and the
+// operation: the screen (screendump), the keyboard (send_key), console input (send_console),
+// the monitor (monitor_command), VMM events (next_event), vlan link control (set_vlan_links),
+// port forwarding (forward_port) and in-place snapshot loading (snapshot_load: its shell is not
+// resumable). It has no networks: a fake machine with "vlans" is a configuration error.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/backend.hpp"
+
+namespace attest::testing_support {
+
+/// The knobs a test turns and what the fake backends report back, shared by every fake machine
+/// of the registration. Set the knobs before the operation they affect (they are read when the
+/// fake VMM starts, or when the operation runs); read the records after the facade call returned.
+struct FakeControls {
+  /// The fake VMM program: $ATTEST_FAKE_VMM, else the one meson built (ATTEST_FAKE_VMM_PATH).
+  std::filesystem::path program = default_program();
+  /// How the guest prints its banner: "normal", "split" (two writes 0.1 s apart, after a line of
+  /// noise) or "none" (the guest never starts its backdoor shell).
+  std::string banner = "normal";
+  /// How long the guest waits before it prints the banner.
+  std::chrono::milliseconds banner_delay{0};
+  /// Whether the guest's processes hold the host's shell connection themselves, so that it
+  /// closes only when they are killed, after the host learned of the VMM's exit (fake_vmm.cpp's
+  /// --connection direct). By default the fake VMM owns it, and it closes as the VMM ends, as
+  /// QEMU's does.
+  bool guest_holds_connection = false;
+  /// Non-empty: a directory put first on the guest's PATH (stand-ins of guest programs).
+  std::filesystem::path guest_path;
+  /// Non-empty: the fake VMM prints this on stderr and exits 1 before it is up.
+  std::string start_failure;
+  /// Non-empty: snapshot_create fails with a BackendError carrying this.
+  std::string snapshot_failure;
+  /// The capabilities the fake backend reports.
+  bool can_reboot = true;
+  bool can_snapshot = true;
+
+  /// Records a set_guest_reboot call (on the I/O thread).
+  void record_guest_reboot(bool reset);
+  void record_snapshot_saved();
+  void record_snapshot_restored();
+  /// The set_guest_reboot calls so far, in order (true: reset).
+  std::vector<bool> guest_reboot_calls() const;
+  int snapshots_saved() const;
+  int snapshots_restored() const;
+
+  static std::filesystem::path default_program();
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<bool> guest_reboot_calls_;
+  int snapshots_saved_ = 0;
+  int snapshots_restored_ = 0;
+};
+
+/// Registers the backend "fake" (vmm_name "attest-fake-vmm"), whose machines read `controls`.
+/// Call before making the Driver; `controls` must outlive every Driver that uses it.
+void register_fake_backend(FakeControls& controls);
+
+/// The console line by which the fake VMM reports a guest reset.
+inline constexpr std::string_view fake_reset_marker = "attest-fake-vmm: guest reset";
+/// The stderr line by which the fake VMM reports that it is up.
+inline constexpr std::string_view fake_ready_line = "attest-fake-vmm: ready";
+
+/// One machine's fake VMM. See the top of this file for what it models.
+class FakeBackend final : public backend::Backend {
+ public:
+  FakeBackend(const asio::any_io_executor& ex, MachineConfig config, backend::MachinePaths paths,
+              FakeControls& controls);
+  ~FakeBackend() override;
+
+  std::string_view name() const noexcept override { return "fake"; }
+  std::string_view vmm_name() const noexcept override { return "attest-fake-vmm"; }
+  bool has(Capability c) const noexcept override;
+  std::string lacking(Capability c) const override;
+
+  awaitable<void> start(backend::Events events, net::Attachment network) override;
+  shell::Transport& transport() override { return *transport_; }
+  bool running() const noexcept override;
+  std::optional<process::ExitStatus> exit_status() const override;
+  awaitable<void> wait_exited() override;
+  awaitable<void> quit() override;
+  awaitable<void> set_guest_reboot(bool reset) override;
+  awaitable<void> set_vlan_links(bool up) override;
+  awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override;
+  awaitable<void> request_guest_shutdown() override;
+  awaitable<void> snapshot_create(std::filesystem::path dir) override;
+  awaitable<void> snapshot_restore(std::filesystem::path dir, backend::Events events,
+                                   net::Attachment network) override;
+  awaitable<void> snapshot_load(std::filesystem::path dir) override;
+  awaitable<void> screendump(std::filesystem::path path) override;
+  awaitable<void> send_key(std::vector<detail::KeyPart> keys) override;
+  awaitable<void> send_console(std::string bytes) override;
+  awaitable<std::string> monitor_command(std::string command) override;
+  awaitable<QmpEvent> next_event() override;
+  void kill() noexcept override;
+  std::string stderr_tail(std::size_t lines) const override;
+  std::string command_line() const override { return command_line_; }
+
+ private:
+  struct Lifetime;
+  /// Starts a fresh fake VMM reporting through `events`; returns once it is up.
+  /// Throws: backend::StartFailure.
+  awaitable<void> launch(backend::Events events);
+  /// Sends one command line to the fake VMM (its stdin: what QMP is to QEMU).
+  /// Throws: BackendError.
+  awaitable<void> send(std::string line, std::string operation);
+  [[noreturn]] void unsupported(std::string_view operation) const;
+
+  asio::any_io_executor ex_;
+  MachineConfig config_;
+  backend::MachinePaths paths_;
+  FakeControls& controls_;
+  std::unique_ptr<shell::VirtconsoleTransport> transport_;
+  std::unique_ptr<process::VmmProcess> process_;
+  std::string command_line_;
+};
+
+}  // namespace attest::testing_support
