@@ -17,6 +17,7 @@
 #include "core/facade.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
+#include "core/poll.hpp"
 
 namespace attest {
 namespace detail {
@@ -508,11 +509,10 @@ void PollingCondition::wait(std::chrono::milliseconds timeout, Where where) {
   detail::at(where, [&] {
     if (!state_)
       throw Error("driver: wait on a released polling condition", "", "PollingCondition::wait");
-    const auto deadline = deadline_after(timeout);
-    int attempts = 0;
+    detail::PollSchedule schedule(timeout);
     std::string last;
     for (;;) {
-      ++attempts;
+      schedule.attempt("", "");
       {
         std::lock_guard lock(driver_->conditions_mutex());
         ++state_->entered;
@@ -520,17 +520,17 @@ void PollingCondition::wait(std::chrono::milliseconds timeout, Where where) {
       auto failure = driver_->run_polling_condition(*state_);
       if (!failure) return;
       last = *failure;
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left <= std::chrono::milliseconds::zero()) break;
-      driver_->host_sleep(std::min(left, std::chrono::milliseconds(1000)),
-                          "PollingCondition::wait");
+      if (schedule.expired()) break;
+      const auto pause =
+          std::chrono::duration_cast<std::chrono::milliseconds>(schedule.next() - Clock::now());
+      driver_->host_sleep(std::max(pause, std::chrono::milliseconds(0)), "PollingCondition::wait");
     }
     throw TimeoutError(
-        fmt::format("driver: waiting for polling condition '{}': it did not hold within {} ({} "
-                    "attempts; last: {})",
-                    state_->description, detail::format_duration(timeout), attempts, last),
-        "", "PollingCondition::wait", timeout);
+        fmt::format("driver: waiting for polling condition '{}': it did not hold within {} ({}; "
+                    "last: {})",
+                    state_->description, detail::format_duration(timeout), schedule.attempts_text(),
+                    last),
+        "", "PollingCondition::wait", timeout, schedule.elapsed());
   });
 }
 

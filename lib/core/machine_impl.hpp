@@ -3,6 +3,8 @@
 // timeout aborts whatever is in flight at once, with the console tail in the error).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -18,6 +20,7 @@
 #include "backend/backend.hpp"
 #include "core/async.hpp"
 #include "core/console.hpp"
+#include "core/poll.hpp"
 #include "net/port_proxy.hpp"
 #include "shell/shell.hpp"
 
@@ -125,12 +128,21 @@ class MachineImpl {
   /// the shell session a restored snapshot holds. Sets boot->shell_ready either way.
   awaitable<void> connect_shell(std::shared_ptr<Boot> boot,
                                 std::optional<SavedShell> resume = std::nullopt);
+  /// connect_shell's work: connects (or resumes) the shell and runs the vlan setup step.
+  awaitable<void> open_shell(std::shared_ptr<Boot> boot, std::optional<SavedShell> resume);
+  /// Records a shell that answered: its boot time, the command abort re-armed.
+  void shell_connected(Boot& boot);
+  /// The BootError of a guest whose shell did not answer within the boot timeout.
+  BootError silent_shell_error(bool resumed) const;
   /// Logs how long the boot has taken every 10 s until boot->shell_ready is set.
   awaitable<void> boot_progress(std::shared_ptr<Boot> boot);
   /// Kills the VMM that failed to come up and throws the BootError for `operation`.
   awaitable<void> fail_start(std::string operation, std::string failure);
   /// A new Boot for a VMM about to start (or be restored), with its events wired to it.
   std::pair<std::shared_ptr<Boot>, backend::Events> new_boot();
+  /// snapshot_restore in a fresh VMM (the old one, if any, ends).
+  awaitable<void> restore_fresh(std::string snapshot, std::filesystem::path dir,
+                                std::optional<SavedShell> saved, std::string operation);
   /// snapshot_restore in the running VMM, resuming the saved shell session on its connection.
   awaitable<void> restore_in_place(std::string snapshot, std::filesystem::path dir,
                                    SavedShell saved, std::string operation);
@@ -165,13 +177,70 @@ class MachineImpl {
   void wake_console_waiters();
   /// Starts the VMM unless it runs; returns the current Boot (the shell need not be up).
   awaitable<std::shared_ptr<Boot>> ensure_vmm(const std::string& operation);
-  /// Calls `attempt` once a second until it returns true or `timeout` passes; `attempt` sets
-  /// its argument to what it saw, which the TimeoutError reports.
-  awaitable<void> poll(std::shared_ptr<Boot> boot, std::string operation, std::string waiting_for,
-                       std::chrono::milliseconds timeout,
-                       std::function<awaitable<bool>(std::string&)> attempt);
+  /// How one attempt of a wait went: try again, the wait is over, or it cannot succeed.
+  enum class Attempt { again, done, stop };
+  /// A wait that polls (machine_command.cpp).
+  struct Wait {
+    std::string operation{};
+    std::string waiting_for{};  ///< "unit nginx.service": for the log, progress lines and errors
+    PollIntervals intervals{};
+    /// The test's polling conditions, checked before every attempt after the first.
+    std::shared_ptr<CallerLink> link{};
+  };
+  using AttemptFn = std::function<awaitable<Attempt>(PollSchedule&)>;
+  /// The one polling loop: calls `attempt` on `schedule`'s policy until it says done or stop or
+  /// the time is up (again). Throws the machine-down or global-timeout error between attempts;
+  /// the caller turns `again` into its TimeoutError with wait_timeout().
+  awaitable<Attempt> poll(std::shared_ptr<Boot> boot, const Wait& wait, PollSchedule& schedule,
+                          AttemptFn attempt);
+  /// "machine 'M': OP: timed out after T waiting for W (N attempts<detail>)<tail>".
+  TimeoutError wait_timeout(const Wait& wait, const PollSchedule& schedule, std::string_view detail,
+                            std::string_view tail = {}) const;
+  /// A screen or tty wait: poll() until `attempt` is done; the TimeoutError shows `last`, what
+  /// the attempts last saw (machine_screen.cpp).
+  awaitable<void> wait_seen(std::shared_ptr<Boot> boot, Wait wait,
+                            std::chrono::milliseconds timeout, AttemptFn attempt,
+                            const std::string& last);
   /// Runs a backend request, bounded in time and cut short when the machine goes down.
   awaitable<void> bounded(std::shared_ptr<Boot> boot, awaitable<void> op, std::string operation);
+
+  /// One step of an operation: what it races, and what its outcomes become (run_step).
+  struct Step {
+    std::string_view operation{};
+    /// How the error ends when the machine goes down meanwhile: "while saving the snapshot".
+    std::string during{};
+    Deadline deadline = Deadline::max();
+    std::chrono::milliseconds timeout{};  ///< the limit `deadline` came from
+    /// The TimeoutError's text after "machine 'NAME': OPERATION: " (built only if it fires).
+    std::function<std::string()> timed_out{};
+    /// What the step races besides its deadline: by default the boot's abort (the global abort
+    /// without a boot).
+    Event* abort = nullptr;
+    Clock::time_point started = Clock::now();
+  };
+  /// The operation runner: runs `op` against the step's deadline and abort, and turns every
+  /// outcome but success into its typed error in one place: the global timeout's TimeoutError,
+  /// the BootError of a machine that went down (or of a guest that rebooted under a command),
+  /// the step's own TimeoutError, and for a shell connection that closed, after a short wait for
+  /// the VMM's exit status, whichever of those says how.
+  /// Pass the Step as a named variable (`Step step{...}; co_await run_step(b, op,
+  /// std::move(step))`): GCC 12 destroys some temporaries of a co_await's full-expression twice
+  /// (a double free under `reboot`, found by machine_test.cpp), so no temporary that owns memory
+  /// goes into a co_await expression here.
+  template <class T>
+  awaitable<T> run_step(std::shared_ptr<Boot> boot, awaitable<T> op, Step step);
+  /// The error of an operation whose abort fired: the global timeout, the guest rebooting under a
+  /// command, or the machine going down (`boot` null: the global timeout).
+  std::exception_ptr aborted_error(const Boot* boot, std::string_view operation,
+                                   std::string_view during) const;
+  /// The error of a step whose shell connection closed (after settle()).
+  std::exception_ptr closed_error(const Boot* boot, const Step& step) const;
+  /// How long settle() waits for the VMM's exit to be reported after the shell connection
+  /// dropped or the VMM was killed, so the error can say how it ended.
+  static constexpr std::chrono::milliseconds exit_settle{1000};
+  /// Waits up to exit_settle for the VMM's exit to be reported.
+  awaitable<void> settle();
+  Event& step_abort(Boot* boot, const Step& step);
   /// Virtual console `tty`'s text. Throws: CommandFailed.
   awaitable<std::string> tty_text(std::shared_ptr<Boot> boot, int tty, std::string operation);
   /// The X window names. Throws: CommandFailed naming the cause.
@@ -185,8 +254,8 @@ class MachineImpl {
   /// The VMM's stderr tail and the console's last lines, indented, for error messages.
   std::string tails(std::size_t console_lines = 30) const;
   /// "machine 'NAME': DURING: the global timeout of … expired (what to do)", for `operation`.
-  TimeoutError global_timeout_error(std::string_view during, const std::string& operation) const;
-  [[noreturn]] void throw_global_timeout(const std::string& operation) const;
+  TimeoutError global_timeout_error(std::string_view during, std::string_view operation) const;
+  [[noreturn]] void throw_global_timeout(std::string_view operation) const;
 
   DriverImpl& driver_;
   MachineConfig config_;
@@ -240,5 +309,29 @@ struct MachineImpl::Boot {
   Deadline boot_deadline;
   asio::steady_timer panic_timer;
 };
+
+template <class T>
+awaitable<T> MachineImpl::run_step(std::shared_ptr<Boot> boot, awaitable<T> op, Step step) {
+  try {
+    auto r = co_await race(std::move(op), step.deadline, step_abort(boot.get(), step));
+    if (r.end == RaceEnd::aborted)
+      std::rethrow_exception(aborted_error(boot.get(), step.operation, step.during));
+    if (r.end == RaceEnd::deadline)
+      throw TimeoutError(
+          fmt::format("machine '{}': {}: {}", name(), step.operation, step.timed_out()), name(),
+          std::string(step.operation), step.timeout, elapsed_since(step.started));
+    if constexpr (std::is_void_v<T>)
+      co_return;
+    else
+      co_return std::move(*r.value);
+  } catch (const shell::ChannelError& e) {
+    // The shell's own faults (it exited, it spoke garbage) are the caller's to report.
+    if (e.kind() != shell::ChannelError::Kind::eof && e.kind() != shell::ChannelError::Kind::io)
+      throw;
+  }
+  // The connection dropped: the VMM is going or gone. Wait briefly so the error can say how.
+  co_await settle();
+  std::rethrow_exception(closed_error(boot.get(), step));
+}
 
 }  // namespace attest::detail

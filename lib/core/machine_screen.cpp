@@ -38,56 +38,26 @@ void check_tty(const std::string& machine, int tty, const std::string& operation
 
 }  // namespace
 
-awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_vmm(
-    const std::string& operation) {
-  if (driver_.expired()) throw_global_timeout(operation);
-  if (!backend_->running() || !boot_) co_await start();
-  co_return boot_;
-}
-
-awaitable<void> MachineImpl::poll(std::shared_ptr<Boot> boot, std::string operation,
-                                  std::string waiting_for, milliseconds timeout,
-                                  std::function<awaitable<bool>(std::string&)> attempt) {
-  const auto t0 = Clock::now();
-  const auto deadline = deadline_after(timeout);
-  int attempts = 0;
-  std::string last;
-  log_info(name(), fmt::format("{}: waiting for {}", operation, waiting_for));
-  auto next_progress = t0 + std::chrono::seconds(10);
-  for (;;) {
-    ++attempts;
-    wait_progress(name(), "", waiting_for, t0, next_progress);
-    if (co_await attempt(last)) {
-      log_info(name(),
-               fmt::format("{}: done after {} ({} attempt{})", operation,
-                           format_duration(Clock::now() - t0), attempts, attempts == 1 ? "" : "s"));
-      co_return;
-    }
-    if (Clock::now() >= deadline) break;
-    const auto next = std::min(deadline, Clock::now() + std::chrono::seconds(1));
-    if (!co_await sleep_until(next, boot->abort)) {
-      if (driver_.expired()) throw_global_timeout(operation);
-      throw down_error(*boot, operation, fmt::format("while waiting for {}", waiting_for));
-    }
-  }
-  throw TimeoutError(fmt::format("machine '{}': {}: timed out after {} waiting for {} ({} "
-                                 "attempts); last seen: {}",
-                                 name(), operation, format_duration(timeout), waiting_for, attempts,
-                                 last.empty() ? "(nothing)" : excerpt(last, 2000)),
-                     name(), operation, timeout);
+awaitable<void> MachineImpl::wait_seen(std::shared_ptr<Boot> boot, Wait wait, milliseconds timeout,
+                                       AttemptFn attempt, const std::string& last) {
+  PollSchedule schedule(timeout);
+  if (co_await poll(boot, wait, schedule, std::move(attempt)) == Attempt::done) co_return;
+  throw wait_timeout(
+      wait, schedule, "",
+      fmt::format("; last seen: {}", last.empty() ? "(nothing)" : excerpt(last, 2000)));
 }
 
 awaitable<void> MachineImpl::bounded(std::shared_ptr<Boot> boot, awaitable<void> op,
                                      std::string operation) {
-  auto r = co_await race(std::move(op), deadline_after(backend_limit), boot->abort);
-  if (r.end == RaceEnd::done) co_return;
-  if (r.end == RaceEnd::aborted) {
-    if (driver_.expired()) throw_global_timeout(operation);
-    throw down_error(*boot, operation, "meanwhile");
-  }
-  throw TimeoutError(fmt::format("machine '{}': {}: {} did not answer within {}", name(), operation,
-                                 backend_->vmm_name(), format_duration(backend_limit)),
-                     name(), operation, backend_limit);
+  Step step{.operation = operation,
+            .during = "meanwhile",
+            .deadline = deadline_after(backend_limit),
+            .timeout = backend_limit,
+            .timed_out = [&] {
+              return fmt::format("{} did not answer within {}", backend_->vmm_name(),
+                                 format_duration(backend_limit));
+            }};
+  co_await run_step(boot, std::move(op), std::move(step));
 }
 
 awaitable<fs::path> MachineImpl::screenshot(fs::path target) {
@@ -133,16 +103,17 @@ awaitable<void> MachineImpl::wait_for_text(std::string regex, milliseconds timeo
   const std::string operation = fmt::format("wait_for_text(/{}/)", regex);
   const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_vmm(operation);
-  std::function<awaitable<bool>(std::string&)> attempt =
-      [this, &re, &operation](std::string& last) -> awaitable<bool> {
+  std::string last;
+  AttemptFn attempt = [&](PollSchedule&) -> awaitable<Attempt> {
     const auto texts = co_await screen_text(true, operation);
     last = fmt::format("{}", fmt::join(texts, "\n--- next OCR variant ---\n"));
     for (const auto& text : texts)
-      if (std::regex_search(text, re)) co_return true;
-    co_return false;
+      if (std::regex_search(text, re)) co_return Attempt::done;
+    co_return Attempt::again;
   };
-  std::string waiting_for = fmt::format("text matching /{}/ on the screen (OCR)", regex);
-  co_await poll(boot, operation, std::move(waiting_for), timeout, std::move(attempt));
+  Wait wait{.operation = operation,
+            .waiting_for = fmt::format("text matching /{}/ on the screen (OCR)", regex)};
+  co_await wait_seen(boot, std::move(wait), timeout, std::move(attempt), last);
 }
 
 awaitable<void> MachineImpl::send_keys(std::string input, bool as_chars, milliseconds delay) {
@@ -197,15 +168,14 @@ awaitable<std::string> MachineImpl::send_monitor_command(std::string command) {
 awaitable<QmpEvent> MachineImpl::next_qmp_event(Deadline deadline, milliseconds timeout,
                                                 std::string operation) {
   auto boot = co_await ensure_vmm(operation);
-  auto r = co_await race(backend_->next_event(), deadline, boot->abort);
-  if (r.end == RaceEnd::done) co_return std::move(*r.value);
-  if (r.end == RaceEnd::aborted) {
-    if (driver_.expired()) throw_global_timeout(operation);
-    throw down_error(*boot, operation, "while waiting for a QMP event");
-  }
-  throw TimeoutError(fmt::format("machine '{}': {}: no matching QMP event within {}", name(),
-                                 operation, format_duration(timeout)),
-                     name(), operation, timeout);
+  Step step{.operation = operation,
+            .during = "while waiting for a QMP event",
+            .deadline = deadline,
+            .timeout = timeout,
+            .timed_out = [&] {
+              return fmt::format("no matching QMP event within {}", format_duration(timeout));
+            }};
+  co_return co_await run_step(boot, backend_->next_event(), std::move(step));
 }
 
 awaitable<std::string> MachineImpl::tty_text(std::shared_ptr<Boot> boot, int tty,
@@ -235,13 +205,13 @@ awaitable<void> MachineImpl::wait_until_tty_matches(int tty, std::string regex,
   check_tty(name(), tty, operation);
   const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_shell(operation);
-  std::function<awaitable<bool>(std::string&)> attempt =
-      [this, boot, tty, &re, &operation](std::string& last) -> awaitable<bool> {
+  std::string last;
+  AttemptFn attempt = [&](PollSchedule&) -> awaitable<Attempt> {
     last = co_await tty_text(boot, tty, operation);
-    co_return std::regex_search(last, re);
+    co_return std::regex_search(last, re) ? Attempt::done : Attempt::again;
   };
-  std::string waiting_for = fmt::format("tty{} to match /{}/", tty, regex);
-  co_await poll(boot, operation, std::move(waiting_for), timeout, std::move(attempt));
+  Wait wait{.operation = operation, .waiting_for = fmt::format("tty{} to match /{}/", tty, regex)};
+  co_await wait_seen(boot, std::move(wait), timeout, std::move(attempt), last);
 }
 
 awaitable<void> MachineImpl::dump_tty_contents(int tty) {
@@ -293,17 +263,18 @@ awaitable<void> MachineImpl::wait_for_window(std::string regex, milliseconds tim
   const std::string operation = fmt::format("wait_for_window(/{}/)", regex);
   const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_shell(operation);
-  std::function<awaitable<bool>(std::string&)> attempt =
-      [this, boot, &re, &operation](std::string& last) -> awaitable<bool> {
+  std::string last;
+  AttemptFn attempt = [&](PollSchedule&) -> awaitable<Attempt> {
     const auto names = co_await window_names(boot, operation);
     last = names.empty() ? std::string("no named windows")
                          : "windows: " + fmt::format("{}", fmt::join(names, ", "));
     for (const auto& n : names)
-      if (std::regex_search(n, re)) co_return true;
-    co_return false;
+      if (std::regex_search(n, re)) co_return Attempt::done;
+    co_return Attempt::again;
   };
-  std::string waiting_for = fmt::format("a window whose name matches /{}/", regex);
-  co_await poll(boot, operation, std::move(waiting_for), timeout, std::move(attempt));
+  Wait wait{.operation = operation,
+            .waiting_for = fmt::format("a window whose name matches /{}/", regex)};
+  co_await wait_seen(boot, std::move(wait), timeout, std::move(attempt), last);
 }
 
 }  // namespace attest::detail

@@ -77,13 +77,6 @@ std::string describe_unit(const std::string& unit, const std::string& user) {
 
 }  // namespace
 
-awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,
-                                             const std::string& command, milliseconds timeout,
-                                             const std::string& operation) {
-  co_return co_await run_command(boot, command, timeout,
-                                 deadline_after(timeout + std::chrono::seconds(10)), operation);
-}
-
 awaitable<std::map<std::string, std::string>> MachineImpl::unit_properties(
     const std::shared_ptr<Boot>& boot, const std::string& unit, const std::string& user,
     const std::string& properties, const std::string& operation) {
@@ -120,25 +113,20 @@ awaitable<std::string> MachineImpl::unit_context(const std::shared_ptr<Boot>& bo
 awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, milliseconds timeout,
                                            std::shared_ptr<CallerLink> link) {
   const std::string what = describe_unit(unit, user);
-  const std::string operation = fmt::format("wait_for_unit({})", what);
+  const Wait wait{.operation = fmt::format("wait_for_unit({})", what),
+                  .waiting_for = "unit " + what,
+                  .intervals = {.first = milliseconds(100), .max = std::chrono::seconds(1)},
+                  .link = std::move(link)};
+  const std::string& operation = wait.operation;
   auto boot = co_await ensure_shell(operation);
-  const auto t0 = Clock::now();
-  const auto deadline = deadline_after(timeout);
   const std::string props = "ActiveState,SubState,LoadState,Result";
   // Only this unit's jobs count: another unit's job (say, one stuck activating) says nothing
   // about whether this one will start.
   const std::string jobs_command = systemctl_command(
       fmt::format("list-jobs --full --no-legend {} 2>&1", shell_quote(unit)), user);
-  log_info(name(), fmt::format("waiting for unit {}", what));
-  auto next_progress = t0 + std::chrono::seconds(10);
   std::map<std::string, std::string> info;
-  milliseconds interval(100);
-  int polls = 0;
   std::string unit_failure;  // set when the unit ends in a state that cannot become active
-  for (;;) {
-    if (polls > 0 && link && driver_.polling_active()) co_await link->check_conditions();
-    ++polls;
-    wait_progress(name(), "unit ", what, t0, next_progress);
+  AttemptFn attempt = [&](PollSchedule&) -> awaitable<Attempt> {
     info = co_await unit_properties(boot, unit, user, props, operation);
     if (!info.contains("ActiveState")) {
       std::string got;
@@ -150,41 +138,27 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
       throw UnitError(std::move(message), name(), operation, unit, "");
     }
     const auto& state = info["ActiveState"];
-    if (state == "active") {
-      log_info(name(),
-               fmt::format("unit {} is active (after {}, {} poll{})", what,
-                           format_duration(Clock::now() - t0), polls, polls == 1 ? "" : "s"));
-      co_return;
-    }
+    if (state == "active") co_return Attempt::done;
     if (state == "failed") {
       unit_failure = fmt::format("unit {} has failed (SubState={}, Result={})", what,
                                  info["SubState"], info["Result"]);
-      break;
+      co_return Attempt::stop;
     }
-    if (state == "inactive") {
-      auto jobs = co_await helper(boot, jobs_command, helper_limit, operation);
-      if (lists_no_jobs(jobs.status, jobs.output)) {
-        info = co_await unit_properties(boot, unit, user, props, operation);
-        if (info["ActiveState"] == "inactive") {
-          unit_failure =
-              info["LoadState"] == "not-found"
-                  ? fmt::format("unit {} does not exist (LoadState=not-found)", what)
-                  : fmt::format(
-                        "unit {} is inactive and there are no pending jobs (SubState={}, "
-                        "Result={})",
-                        what, info["SubState"], info["Result"]);
-          break;
-        }
-      }
-    }
-    if (Clock::now() >= deadline) break;
-    const auto next = std::min(deadline, Clock::now() + interval);
-    interval = std::min<milliseconds>(interval * 2, std::chrono::seconds(1));
-    if (!co_await sleep_until(next, boot->abort)) {
-      if (driver_.expired()) throw_global_timeout(operation);
-      throw down_error(*boot, operation, fmt::format("while waiting for unit {}", what));
-    }
-  }
+    if (state != "inactive") co_return Attempt::again;
+    auto jobs = co_await helper(boot, jobs_command, helper_limit, operation);
+    if (!lists_no_jobs(jobs.status, jobs.output)) co_return Attempt::again;
+    info = co_await unit_properties(boot, unit, user, props, operation);
+    if (info["ActiveState"] != "inactive") co_return Attempt::again;
+    unit_failure = info["LoadState"] == "not-found"
+                       ? fmt::format("unit {} does not exist (LoadState=not-found)", what)
+                       : fmt::format(
+                             "unit {} is inactive and there are no pending jobs (SubState={}, "
+                             "Result={})",
+                             what, info["SubState"], info["Result"]);
+    co_return Attempt::stop;
+  };
+  PollSchedule schedule(timeout, wait.intervals);
+  if (co_await poll(boot, wait, schedule, std::move(attempt)) == Attempt::done) co_return;
   const auto context = co_await unit_context(boot, unit, user, operation);
   const auto state = info["ActiveState"];
   if (!unit_failure.empty()) {
@@ -192,10 +166,9 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
     auto message = fmt::format("machine '{}': {}: {}{}", name(), operation, unit_failure, context);
     throw UnitError(std::move(message), name(), operation, unit, state);
   }
-  auto message = fmt::format(
-      "machine '{}': {}: timed out after {}: unit {} is still {} (SubState={}, {} polls){}", name(),
-      operation, format_duration(timeout), what, state, info["SubState"], polls, context);
-  throw TimeoutError(std::move(message), name(), operation, timeout);
+  throw wait_timeout(wait, schedule,
+                     fmt::format("; it is still {}, SubState={}", state, info["SubState"]),
+                     context);
 }
 
 }  // namespace attest::detail

@@ -16,6 +16,7 @@
 #include "core/driver_impl.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
+#include "core/poll.hpp"
 
 namespace attest::testing {
 
@@ -462,13 +463,11 @@ SubtestScope::~SubtestScope() {
 
 void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseconds timeout,
                 const Where& where) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + timeout;
+  attest::detail::PollSchedule schedule(timeout);
   std::exception_ptr last;
-  int attempts = 0;
   for (;;) {
-    const bool last_try = Clock::now() >= deadline;
-    ++attempts;
+    schedule.attempt("", "");
+    const bool last_try = schedule.expired();
     try {
       if (attempt(last_try)) return;
       last = nullptr;
@@ -476,15 +475,15 @@ void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseco
       last = std::current_exception();
     }
     if (last_try) break;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    testing::driver().host_sleep(
-        std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(1000)));
+    const auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(
+        schedule.next() - attest::detail::PollSchedule::Clock::now());
+    testing::driver().host_sleep(std::max(pause, std::chrono::milliseconds(0)));
   }
   if (last) std::rethrow_exception(last);
-  throw TimeoutError(fmt::format("retry: the condition did not hold within {} ({} attempts)",
-                                 attest::detail::format_duration(timeout), attempts),
-                     "", "retry", timeout, where);
+  throw TimeoutError(
+      fmt::format("retry: the condition did not hold within {} ({})",
+                  attest::detail::format_duration(timeout), schedule.attempts_text()),
+      "", "retry", timeout, schedule.elapsed(), where);
 }
 
 }  // namespace detail

@@ -85,7 +85,8 @@ ATTEST_TEST(units_jobs_and_states) {
     EXPECT_THAT(
         [&] { m.wait_for_unit("stuck.service", {}, 5s); },
         ThrowsMessage<attest::TimeoutError>(
-            AllOf(HasSubstr("timed out after 5s: unit stuck.service is still activating"),
+            AllOf(HasSubstr("timed out after 5s waiting for unit stuck.service ("),
+                  HasSubstr("; it is still activating, SubState="),
                   HasSubstr("systemctl status stuck.service:"), HasSubstr("/bin/sleep infinity"))));
   });
 
