@@ -74,9 +74,14 @@ class Backend {
   virtual awaitable<void> wait_exited() = 0;
   /// Stops the VMM at once, as a power loss would (QMP quit), and waits for it to exit.
   virtual awaitable<void> quit() = 0;
-  /// Whether a guest reboot resets the guest (true) or ends the VMM (false, NixOS's
-  /// `-no-reboot` default). Throws: BackendError.
-  virtual awaitable<void> set_guest_reboot(bool reset) = 0;
+  /// Readies the VMM for the guest's `reboot` (Machine::reboot, only with Capability::reboot): a
+  /// VMM whose guest reboot ends it (QEMU's `-no-reboot`, NixOS's default) is told to reset the
+  /// guest instead, for this once. The default does nothing. Throws: BackendError.
+  virtual awaitable<void> begin_guest_reboot() { co_return; }
+  /// Undoes begin_guest_reboot once the rebooted guest's shell answers (not sooner: SeaBIOS
+  /// answers the guest's warm reset with a hard reset of its own, which must not end the VMM).
+  /// The default does nothing. Throws: BackendError.
+  virtual awaitable<void> end_guest_reboot() { co_return; }
   /// Sets the link state of the machine's vlan network cards, as a pulled cable would (the
   /// VMM's side). Throws: BackendError, Unsupported.
   virtual awaitable<void> set_vlan_links(bool up) = 0;

@@ -456,18 +456,6 @@ awaitable<void> MicroVmBackend::quit() {
   co_await process_->wait_exited();
 }
 
-awaitable<void> MicroVmBackend::set_guest_reboot(bool reset) {
-  if (reset)
-    throw Unsupported(fmt::format("machine '{}': reboot: the {} backend cannot reboot a guest in "
-                                  "place{}",
-                                  config_.name, name(),
-                                  name() == "firecracker" ? " (Firecracker exits when its guest "
-                                                            "reboots)"
-                                                          : ""),
-                      config_.name, "reboot");
-  co_return;  // a guest reboot already ends Firecracker; cloud-hypervisor cannot be told to
-}
-
 awaitable<void> MicroVmBackend::set_vlan_links(bool) {
   // The microVMs are always on the TAP path, where the machine takes its TAPs down itself.
   throw Unsupported(fmt::format("machine '{}': the {} backend has no link control of its own",

@@ -85,7 +85,6 @@ class MicroVmBackend : public Backend {
   awaitable<void> quit() override;
   /// The microVMs cannot reboot their guest in place (Firecracker exits; cloud-hypervisor reboots
   /// inside the process, which attest does not follow yet): reset=true is Unsupported.
-  awaitable<void> set_guest_reboot(bool reset) override;
   awaitable<void> set_vlan_links(bool up) override;
   awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override;
   awaitable<void> snapshot_create(std::filesystem::path dir) override;

@@ -214,11 +214,12 @@ class QemuBackend final : public Backend {
     co_await process_->wait_exited();
   }
 
-  awaitable<void> set_guest_reboot(bool reset) override {
-    const std::string action = reset ? std::string("reset") : std::string("shutdown");
-    auto arguments = qmp::json::object();
-    arguments["reboot"] = action;
-    co_await checked_qmp("set-action", std::move(arguments), "set-action reboot=" + action);
+  // Under -no-reboot (allow_reboot false) a guest reboot ends QEMU; reboot() must reset it.
+  awaitable<void> begin_guest_reboot() override {
+    if (!config_.allow_reboot) co_await set_reboot_action("reset");
+  }
+  awaitable<void> end_guest_reboot() override {
+    if (!config_.allow_reboot) co_await set_reboot_action("shutdown");
   }
 
   awaitable<void> set_vlan_links(bool up) override {
@@ -521,6 +522,13 @@ class QemuBackend final : public Backend {
           std::chrono::duration_cast<std::chrono::system_clock::duration>(us));
     }
     return e;
+  }
+
+  /// QMP set-action reboot=ACTION: what a guest reboot does (reset the guest or end QEMU).
+  awaitable<void> set_reboot_action(std::string action) {
+    auto arguments = qmp::json::object();
+    arguments["reboot"] = action;
+    co_await checked_qmp("set-action", std::move(arguments), "set-action reboot=" + action);
   }
 
   awaitable<qmp::json> checked_qmp(std::string command, qmp::json arguments,

@@ -196,9 +196,9 @@ awaitable<std::shared_ptr<MachineImpl::Boot>> MachineImpl::ensure_shell(
     co_await boot->shell_ready.wait();
   }
   if (boot->shell_error) std::rethrow_exception(boot->shell_error);
-  if (boot->restore_no_reboot) {
-    boot->restore_no_reboot = false;
-    co_await backend_->set_guest_reboot(false);
+  if (boot->end_reboot) {
+    boot->end_reboot = false;
+    co_await backend_->end_guest_reboot();
   }
   co_return boot;
 }

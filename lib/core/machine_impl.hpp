@@ -297,8 +297,8 @@ struct MachineImpl::Boot {
   bool exited = false;
   bool panicked = false;
   bool user_net_ready = false;  ///< the guest's eth0 has its address (per shell session)
-  /// reboot() switched a -no-reboot VMM to resetting; switch it back once the shell is up.
-  bool restore_no_reboot = false;
+  /// reboot() called the backend's begin_guest_reboot; end it once the new shell is up.
+  bool end_reboot = false;
   /// The guest's network cards are configured already (a restored snapshot), so the shell
   /// connection skips the setup step.
   bool network_configured = false;

@@ -24,8 +24,8 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout) {
   auto boot = co_await ensure_shell(operation);
   const auto deadline = deadline_after(timeout);
   log_info(name(), "rebooting");
-  // The guest's reboot must reset it rather than end the VMM (-no-reboot) for this once.
-  if (!config_.allow_reboot) co_await backend_->set_guest_reboot(true);
+  // The guest's reboot must reset it rather than end the VMM (QEMU's -no-reboot) for this once.
+  co_await backend_->begin_guest_reboot();
   boot->guest_reset.reset();
   auto timed_out = [&] {
     return fmt::format("the guest did not go down within {} after `reboot`{}",
@@ -43,9 +43,8 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout) {
              .timeout = timeout,
              .timed_out = timed_out};
   co_await run_step(boot, boot->guest_reset.wait(), std::move(reset));
-  // Back to -no-reboot only once the new shell is up (ensure_shell): SeaBIOS answers the warm
-  // reset with a second, hard reset of its own, which must not end the VMM.
-  boot->restore_no_reboot = !config_.allow_reboot;
+  // The backend's end_guest_reboot comes once the new shell is up (ensure_shell).
+  boot->end_reboot = true;
   boot->network_configured = false;
   rearm_shell(boot);
 }

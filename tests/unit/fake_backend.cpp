@@ -217,9 +217,17 @@ awaitable<void> FakeBackend::quit() {
   co_await process_->wait_exited();
 }
 
-awaitable<void> FakeBackend::set_guest_reboot(bool reset) {
-  controls_.record_guest_reboot(reset);
-  co_await send(reset ? "reboot-action reset" : "reboot-action shutdown", "reboot");
+// As QEMU's: a VMM that ends on a guest reboot (allow_reboot false) resets it for reboot().
+awaitable<void> FakeBackend::begin_guest_reboot() {
+  if (config_.allow_reboot) co_return;
+  controls_.record_guest_reboot(true);
+  co_await send("reboot-action reset", "reboot");
+}
+
+awaitable<void> FakeBackend::end_guest_reboot() {
+  if (config_.allow_reboot) co_return;
+  controls_.record_guest_reboot(false);
+  co_await send("reboot-action shutdown", "reboot");
 }
 
 awaitable<void> FakeBackend::set_vlan_links(bool) {

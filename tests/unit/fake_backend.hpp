@@ -9,8 +9,8 @@
 // failure on demand), the shell transport (VirtconsoleTransport without a data port: output
 // travels on the console path), the serial console (the fake VMM's stdout) and the VMM's stderr,
 // the VMM's exit, guest resets (the fake VMM's reset marker on the console raises
-// Events::guest_reset, as QMP RESET events do for QEMU), set_guest_reboot (recorded, and passed
-// on to the fake VMM as QEMU's set-action), the power button (request_guest_shutdown), quit,
+// Events::guest_reset, as QMP RESET events do for QEMU), begin/end_guest_reboot (recorded, and
+// passed on to the fake VMM as QEMU's set-action), the power button (request_guest_shutdown), quit,
 // snapshot_create (a marker file; the shell connection is reset as the microVMs' vsock is; fails
 // on demand with BackendError) and snapshot_restore (a fresh fake VMM).
 //
@@ -61,11 +61,11 @@ struct FakeControls {
   bool can_reboot = true;
   bool can_snapshot = true;
 
-  /// Records a set_guest_reboot call (on the I/O thread).
+  /// Records a begin_guest_reboot (true) or end_guest_reboot (false) call (on the I/O thread).
   void record_guest_reboot(bool reset);
   void record_snapshot_saved();
   void record_snapshot_restored();
-  /// The set_guest_reboot calls so far, in order (true: reset).
+  /// The begin (true) and end (false) guest reboot calls so far, in order.
   std::vector<bool> guest_reboot_calls() const;
   int snapshots_saved() const;
   int snapshots_restored() const;
@@ -106,7 +106,8 @@ class FakeBackend final : public backend::Backend {
   std::optional<process::ExitStatus> exit_status() const override;
   awaitable<void> wait_exited() override;
   awaitable<void> quit() override;
-  awaitable<void> set_guest_reboot(bool reset) override;
+  awaitable<void> begin_guest_reboot() override;
+  awaitable<void> end_guest_reboot() override;
   awaitable<void> set_vlan_links(bool up) override;
   awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override;
   awaitable<void> request_guest_shutdown() override;
