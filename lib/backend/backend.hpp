@@ -59,7 +59,10 @@ class Backend {
   virtual std::string_view name() const noexcept = 0;
   /// The VMM's name for messages, e.g. "QEMU".
   virtual std::string_view vmm_name() const noexcept = 0;
-  virtual bool has(Capability c) const noexcept = 0;
+  /// Whether the backend can do `c`. The default answers screenshot and send_key from Screen,
+  /// network_control from LinkControl and port_forward from PortForwarding (the optional
+  /// interfaces below); snapshot and reboot are the backend's to claim (default: no).
+  virtual bool has(Capability c) const noexcept;
   /// Why the backend lacks `c`, for the Unsupported error (empty: nothing to add).
   virtual std::string lacking(Capability) const { return {}; }
 
@@ -82,12 +85,6 @@ class Backend {
   /// answers the guest's warm reset with a hard reset of its own, which must not end the VMM).
   /// The default does nothing. Throws: BackendError.
   virtual awaitable<void> end_guest_reboot() { co_return; }
-  /// Sets the link state of the machine's vlan network cards, as a pulled cable would (the
-  /// VMM's side). Throws: BackendError, Unsupported.
-  virtual awaitable<void> set_vlan_links(bool up) = 0;
-  /// Forwards TCP `host_port` on the VMM's loopback to `guest_port` on the guest's user-mode
-  /// network card (eth0). Throws: BackendError, Unsupported.
-  virtual awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) = 0;
   /// Asks the guest to power off as a power button would (QEMU: ACPI powerdown; Firecracker:
   /// Ctrl-Alt-Del, after which it exits with the guest's reboot; cloud-hypervisor: the ACPI
   /// power button). Returns once the VMM took the request. Throws: BackendError.
@@ -100,36 +97,83 @@ class Backend {
   /// `events` like start(). Throws: StartFailure, Unsupported.
   virtual awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
                                            net::Attachment network) = 0;
-  /// Whether the guest shell is one session on a connection that outlives snapshots (QEMU's
-  /// virtconsole): a snapshot then keeps the shell connected, and after a restore the host
-  /// resumes the snapshot's session instead of waiting for a new banner (none comes). False
-  /// when every connection starts a new shell with its banner (the microVMs' vsock).
-  virtual bool resumable_shell() const noexcept { return false; }
-  /// Brings the running VMM back to the snapshot in `dir` in place, without a new process; the
-  /// shell connection stays. Only for backends with resumable_shell().
-  /// Throws: BackendError, Unsupported.
-  virtual awaitable<void> snapshot_load(std::filesystem::path dir) = 0;
-  // The screen, the keyboard and the VMM's monitor. Backends without them throw Unsupported
-  // naming the machine, the operation and the backend.
-
-  /// Writes the guest's display as a PNG file at `path` (absolute). Throws: BackendError.
-  virtual awaitable<void> screendump(std::filesystem::path path) = 0;
-  /// Presses `keys` together and releases them. Throws: BackendError.
-  virtual awaitable<void> send_key(std::vector<detail::KeyPart> keys) = 0;
-  /// Writes `bytes` to the guest's serial console. Throws: BackendError.
-  virtual awaitable<void> send_console(std::string bytes) = 0;
-  /// Runs a human monitor (HMP) command and returns its output. Throws: BackendError.
-  virtual awaitable<std::string> monitor_command(std::string command) = 0;
-  /// Takes the oldest VMM event not taken yet, waiting for one when none is queued.
-  /// Throws: BackendError when the VMM's control connection is closed.
-  virtual awaitable<QmpEvent> next_event() = 0;
-
   /// Kills the VMM's process group now.
   virtual void kill() noexcept = 0;
   virtual std::string stderr_tail(std::size_t lines) const = 0;
   /// The command line that started the VMM, for the log.
   virtual std::string command_line() const = 0;
 };
+
+// Optional interfaces: a backend class also derives from those it has, and the core finds them
+// with find<I>(backend); a missing one is the core's Unsupported error, not a stub to write.
+
+/// The guest's display and keyboard (QEMU: QMP screendump and send-key).
+class Screen {
+ public:
+  virtual ~Screen() = default;
+  /// Writes the guest's display as a PNG file at `path` (absolute). Throws: BackendError.
+  virtual awaitable<void> screendump(std::filesystem::path path) = 0;
+  /// Presses `keys` together and releases them. Throws: BackendError.
+  virtual awaitable<void> send_key(std::vector<detail::KeyPart> keys) = 0;
+};
+
+/// Input to the guest's serial console.
+class ConsoleInput {
+ public:
+  virtual ~ConsoleInput() = default;
+  /// Writes `bytes` to the guest's serial console. Throws: BackendError.
+  virtual awaitable<void> send_console(std::string bytes) = 0;
+};
+
+/// The VMM's monitor and its event stream (QEMU: HMP over QMP, QMP events).
+class Monitor {
+ public:
+  virtual ~Monitor() = default;
+  /// Runs a monitor command and returns its output. Throws: BackendError.
+  virtual awaitable<std::string> monitor_command(std::string command) = 0;
+  /// Takes the oldest VMM event not taken yet, waiting for one when none is queued.
+  /// Throws: BackendError when the VMM's control connection is closed.
+  virtual awaitable<QmpEvent> next_event() = 0;
+};
+
+/// Link control of the machine's vlan network cards on the VMM's side (QEMU on VDE hubs; on the
+/// TAP path the driver takes the machine's TAPs down instead).
+class LinkControl {
+ public:
+  virtual ~LinkControl() = default;
+  /// Sets the link state of the vlan cards, as a pulled cable would. Throws: BackendError.
+  virtual awaitable<void> set_vlan_links(bool up) = 0;
+};
+
+/// Port forwarding to the guest's user-mode network card (QEMU's slirp eth0).
+class PortForwarding {
+ public:
+  virtual ~PortForwarding() = default;
+  /// Forwards TCP `host_port` on the VMM's loopback to `guest_port` on the guest's eth0.
+  /// Throws: BackendError.
+  virtual awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) = 0;
+};
+
+/// Snapshots restored in the running VMM with the shell session kept (QEMU's virtconsole: the
+/// connection outlives snapshots). A backend without it restores on a fresh VMM and its
+/// guest's shell reconnects with a new banner after every snapshot (the microVMs' vsock).
+class InPlaceRestore {
+ public:
+  virtual ~InPlaceRestore() = default;
+  /// Brings the running VMM back to the snapshot in `dir`; the shell connection stays.
+  /// Throws: BackendError.
+  virtual awaitable<void> snapshot_load(std::filesystem::path dir) = 0;
+};
+
+/// The optional interface `I` of `backend`, or null when it lacks it.
+template <class I>
+I* find(Backend& backend) noexcept {
+  return dynamic_cast<I*>(&backend);
+}
+template <class I>
+const I* find(const Backend& backend) noexcept {
+  return dynamic_cast<const I*>(&backend);
+}
 
 /// Where the machine keeps its fresh disk number `index` (a `size_mib` disk of the config) as a
 /// raw image (the microVMs; QEMU keeps qcow2 images, see qemu_fresh_disk_path).

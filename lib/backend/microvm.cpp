@@ -263,7 +263,9 @@ MicroVmBackend::~MicroVmBackend() {
   if (log_) log_->close();
 }
 
-bool MicroVmBackend::has(Capability c) const noexcept { return c == Capability::snapshot; }
+bool MicroVmBackend::has(Capability c) const noexcept {
+  return c == Capability::snapshot || Backend::has(c);
+}
 
 shell::Transport& MicroVmBackend::transport() { return *transport_; }
 
@@ -306,12 +308,6 @@ void MicroVmBackend::fail(std::string_view operation, std::string_view why,
                      config_.name, std::string(operation), std::move(request));
   error.set_cause(std::move(cause));
   throw error;
-}
-
-void MicroVmBackend::unsupported(std::string_view operation, std::string_view what) const {
-  throw Unsupported(
-      fmt::format("machine '{}': {}: the {} backend has {}", config_.name, operation, name(), what),
-      config_.name, std::string(operation));
 }
 
 void MicroVmBackend::on_exit(const process::ExitStatus& status) {
@@ -456,49 +452,6 @@ awaitable<void> MicroVmBackend::quit() {
   co_await process_->wait_exited();
 }
 
-awaitable<void> MicroVmBackend::set_vlan_links(bool) {
-  // The microVMs are always on the TAP path, where the machine takes its TAPs down itself.
-  throw Unsupported(fmt::format("machine '{}': the {} backend has no link control of its own",
-                                config_.name, name()),
-                    config_.name, "block");
-  co_return;
-}
-
-awaitable<void> MicroVmBackend::forward_port(std::uint16_t, std::uint16_t) {
-  throw Unsupported(fmt::format("machine '{}': forward_port: the {} backend has no user-mode "
-                                "networking to forward ports to",
-                                config_.name, name()),
-                    config_.name, "forward_port");
-  co_return;
-}
-
-// Neither VMM has a display, a keyboard or QEMU's monitor; the serial console's input is not
-// wired to anything attest drives.
-awaitable<void> MicroVmBackend::screendump(fs::path) {
-  unsupported("screenshot", "no display to take a screenshot of");
-  co_return;
-}
-
-awaitable<void> MicroVmBackend::send_key(std::vector<detail::KeyPart>) {
-  unsupported("send_key", "no keyboard");
-  co_return;
-}
-
-awaitable<void> MicroVmBackend::send_console(std::string) {
-  unsupported("send_console", "no console input");
-  co_return;
-}
-
-awaitable<std::string> MicroVmBackend::monitor_command(std::string) {
-  unsupported("send_monitor_command", "no QEMU monitor");
-  co_return std::string();
-}
-
-awaitable<QmpEvent> MicroVmBackend::next_event() {
-  unsupported("wait_for_qmp_event", "no QMP events");
-  co_return QmpEvent{};
-}
-
 awaitable<void> MicroVmBackend::snapshot_create(fs::path dir) {
   const std::string operation = "snapshot_create";
   if (!running()) fail(operation, fmt::format("{} is not running", vmm_name()));
@@ -518,14 +471,6 @@ awaitable<void> MicroVmBackend::snapshot_create(fs::path dir) {
   }
   co_await resume();
   if (failure) throw BackendError(*failure, config_.name, operation);
-}
-
-awaitable<void> MicroVmBackend::snapshot_load(fs::path) {
-  throw Unsupported(fmt::format("machine '{}': snapshot_restore: {} cannot load a snapshot into a "
-                                "running VM (it restores on a fresh process)",
-                                config_.name, vmm_name()),
-                    config_.name, "snapshot_restore");
-  co_return;
 }
 
 awaitable<void> MicroVmBackend::snapshot_restore(fs::path dir, Events events,

@@ -83,20 +83,9 @@ class MicroVmBackend : public Backend {
   awaitable<void> wait_exited() override;
   /// A power loss: SIGKILL (neither VMM has a kill request).
   awaitable<void> quit() override;
-  /// The microVMs cannot reboot their guest in place (Firecracker exits; cloud-hypervisor reboots
-  /// inside the process, which attest does not follow yet): reset=true is Unsupported.
-  awaitable<void> set_vlan_links(bool up) override;
-  awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override;
   awaitable<void> snapshot_create(std::filesystem::path dir) override;
-  /// The microVMs restore on a fresh process only (their vsock connections do not survive).
-  awaitable<void> snapshot_load(std::filesystem::path dir) override;
   awaitable<void> snapshot_restore(std::filesystem::path dir, Events events,
                                    net::Attachment network) override;
-  awaitable<void> screendump(std::filesystem::path path) override;
-  awaitable<void> send_key(std::vector<detail::KeyPart> keys) override;
-  awaitable<void> send_console(std::string bytes) override;
-  awaitable<std::string> monitor_command(std::string command) override;
-  awaitable<QmpEvent> next_event() override;
   void kill() noexcept override;
   std::string stderr_tail(std::size_t lines) const override;
   std::string command_line() const override { return command_line_; }
@@ -143,8 +132,6 @@ class MicroVmBackend : public Backend {
   /// request, its HTTP status and the exception it came from.
   [[noreturn]] void fail(std::string_view operation, std::string_view why,
                          BackendError::Request request, std::exception_ptr cause) const;
-  /// Throws Unsupported for an operation the microVMs lack (`what` says what they lack).
-  [[noreturn]] void unsupported(std::string_view operation, std::string_view what) const;
 
   asio::any_io_executor ex_;
   MachineConfig config_;

@@ -162,7 +162,13 @@ std::string quote_arg(const std::string& s) {
   return shell_quote(s);
 }
 
-class QemuBackend final : public Backend {
+class QemuBackend final : public Backend,
+                          public Screen,
+                          public ConsoleInput,
+                          public Monitor,
+                          public LinkControl,
+                          public PortForwarding,
+                          public InPlaceRestore {
  public:
   QemuBackend(const asio::any_io_executor& ex, MachineConfig config, MachinePaths paths)
       : ex_(ex), config_(std::move(config)), paths_(std::move(paths)) {}
@@ -173,17 +179,7 @@ class QemuBackend final : public Backend {
   std::string_view vmm_name() const noexcept override { return "QEMU"; }
 
   bool has(Capability c) const noexcept override {
-    // Issue-by-issue: the capabilities implemented so far.
-    switch (c) {
-      case Capability::screenshot:
-      case Capability::send_key:
-      case Capability::snapshot:
-      case Capability::network_control:
-      case Capability::port_forward:
-      case Capability::reboot:
-        return true;
-    }
-    return false;
+    return c == Capability::snapshot || c == Capability::reboot || Backend::has(c);
   }
 
   awaitable<void> start(Events events, net::Attachment network) override {
@@ -252,8 +248,8 @@ class QemuBackend final : public Backend {
 
   // Snapshots are QEMU internal snapshots (savevm/loadvm): the machine state goes into a qcow2
   // image of the state directory, each writable qcow2 disk keeps its own snapshot, and read-only
-  // images need none. Loading one in the running QEMU takes a fraction of a cold boot.
-  bool resumable_shell() const noexcept override { return true; }
+  // images need none. Loading one in the running QEMU (InPlaceRestore) takes a fraction of a cold
+  // boot, and the virtconsole connection, with its shell session, outlives it.
 
   awaitable<void> snapshot_create(std::filesystem::path dir) override {
     const std::string operation = fmt::format("snapshot_create({})", dir.filename().string());

@@ -97,6 +97,12 @@ BootError MachineImpl::down_error(const Boot& boot, const std::string& operation
                    name(), operation, vmm_end(&boot));
 }
 
+Unsupported MachineImpl::unsupported(std::string_view verb, std::string_view what) const {
+  return Unsupported(
+      fmt::format("machine '{}': {}: the {} backend has {}", name(), verb, backend_->name(), what),
+      name(), std::string(verb));
+}
+
 std::exception_ptr MachineImpl::aborted_error(const Boot* boot, std::string_view operation,
                                               std::string_view during) const {
   if (driver_.expired() || !boot)

@@ -201,6 +201,14 @@ class MachineImpl {
   awaitable<void> wait_seen(std::shared_ptr<Boot> boot, Wait wait,
                             std::chrono::milliseconds timeout, AttemptFn attempt,
                             const std::string& last);
+  /// The backend's optional interface `I` (backend.hpp), or the Unsupported error
+  /// "machine 'M': VERB: the B backend has WHAT" when it lacks it.
+  template <class I>
+  I& need(std::string_view verb, std::string_view what) {
+    if (auto* found = backend::find<I>(*backend_)) return *found;
+    throw unsupported(verb, what);
+  }
+  Unsupported unsupported(std::string_view verb, std::string_view what) const;
   /// Runs a backend request, bounded in time and cut short when the machine goes down.
   awaitable<void> bounded(std::shared_ptr<Boot> boot, awaitable<void> op, std::string operation);
 

@@ -149,19 +149,18 @@ awaitable<void> MachineImpl::set_vlan_links(bool up, std::string operation) {
                             operation),
                 name(), operation);
   log_info(name(), up ? "unblocking the vlan links" : "blocking the vlan links");
+  // On the TAP path the driver owns the cables (the machine's TAPs in its namespace); on VDE
+  // hubs only the VMM can pull them.
   if (plan.mode == NetworkMode::tap)
     co_await driver_.network().set_links(name(), up);
   else
-    co_await backend_->set_vlan_links(up);
+    co_await need<backend::LinkControl>(operation, "no link control of its own").set_vlan_links(up);
 }
 
 awaitable<void> MachineImpl::forward_port(std::uint16_t host_port, std::uint16_t guest_port) {
   const std::string operation = "forward_port";
-  if (!backend_->has(Capability::port_forward))
-    throw Unsupported(fmt::format("machine '{}': forward_port: the {} backend has no user-mode "
-                                  "networking to forward ports to",
-                                  name(), backend_->name()),
-                      name(), operation);
+  auto& forwarding =
+      need<backend::PortForwarding>(operation, "no user-mode networking to forward ports to");
   auto boot = co_await ensure_shell(operation);
   log_info(name(), fmt::format("forwarding host port 127.0.0.1:{} to guest port {}", host_port,
                                guest_port));
@@ -172,7 +171,7 @@ awaitable<void> MachineImpl::forward_port(std::uint16_t host_port, std::uint16_t
     proxy = std::make_unique<net::PortProxy>(driver_.executor(), host_port, [this, host_port] {
       return driver_.network().connect_tcp(host_port);
     });
-  co_await backend_->forward_port(host_port, guest_port);
+  co_await forwarding.forward_port(host_port, guest_port);
   if (proxy) port_proxies_.push_back(std::move(proxy));
   if (config_.start_command.empty() && !boot->user_net_ready) {
     const auto command = "{ " + net::guest_user_net_script() + "} 2>&1";

@@ -62,6 +62,7 @@ awaitable<void> MachineImpl::bounded(std::shared_ptr<Boot> boot, awaitable<void>
 
 awaitable<fs::path> MachineImpl::screenshot(fs::path target) {
   const std::string operation = fmt::format("screenshot({})", target.string());
+  auto& screen = need<backend::Screen>("screenshot", "no display to take a screenshot of");
   auto boot = co_await ensure_vmm(operation);
   std::error_code ec;
   const fs::path file = fs::absolute(target, ec);
@@ -71,16 +72,17 @@ awaitable<fs::path> MachineImpl::screenshot(fs::path target) {
                             operation, target.string(), ec.message()),
                 name(), operation);
   const auto t0 = Clock::now();
-  co_await bounded(boot, backend_->screendump(file), operation);
+  co_await bounded(boot, screen.screendump(file), operation);
   log_info(name(),
            fmt::format("screenshot {} ({})", file.string(), format_duration(Clock::now() - t0)));
   co_return file;
 }
 
 awaitable<std::vector<std::string>> MachineImpl::screen_text(bool variants, std::string operation) {
+  auto& screen = need<backend::Screen>(operation, "no display to read text from");
   auto boot = co_await ensure_vmm(operation);
   const fs::path shot = paths_.state_dir / fmt::format("ocr-{}.png", ++ocr_shots_);
-  co_await bounded(boot, backend_->screendump(shot), operation);
+  co_await bounded(boot, screen.screendump(shot), operation);
   const auto t0 = Clock::now();
   std::vector<std::string> texts;
   std::string failure;
@@ -133,12 +135,13 @@ awaitable<void> MachineImpl::send_keys(std::string input, bool as_chars, millise
   }
   if (!bad.empty())
     throw Error(fmt::format("machine '{}': {}: {}", name(), operation, bad), name(), operation);
+  auto& screen = need<backend::Screen>(as_chars ? "send_chars" : "send_key", "no keyboard");
   auto boot = co_await ensure_vmm(operation);
   log_info(name(), fmt::format("{}: {} key press{}", operation, combos.size(),
                                combos.size() == 1 ? "" : "es"));
   asio::steady_timer timer(driver_.executor());
   for (auto& combo : combos) {
-    co_await bounded(boot, backend_->send_key(std::move(combo)), operation);
+    co_await bounded(boot, screen.send_key(std::move(combo)), operation);
     if (delay > milliseconds::zero()) {
       timer.expires_after(delay);
       co_await timer.async_wait(use_awaitable);
@@ -148,25 +151,28 @@ awaitable<void> MachineImpl::send_keys(std::string input, bool as_chars, millise
 
 awaitable<void> MachineImpl::send_console(std::string chars) {
   const std::string operation = fmt::format("send_console({})", excerpt(chars, 80));
+  auto& input = need<backend::ConsoleInput>("send_console", "no console input");
   auto boot = co_await ensure_vmm(operation);
   log_info(name(), fmt::format("{}: {} bytes to the serial console", operation, chars.size()));
-  co_await bounded(boot, backend_->send_console(std::move(chars)), operation);
+  co_await bounded(boot, input.send_console(std::move(chars)), operation);
 }
 
 awaitable<std::string> MachineImpl::send_monitor_command(std::string command) {
   const std::string operation = fmt::format("send_monitor_command({})", excerpt(command, 80));
+  auto& monitor = need<backend::Monitor>("send_monitor_command", "no monitor (QEMU's HMP)");
   auto boot = co_await ensure_vmm(operation);
   std::string reply;
-  auto run = [](backend::Backend& backend, std::string hmp, std::string& out) -> awaitable<void> {
-    out = co_await backend.monitor_command(std::move(hmp));
+  auto run = [](backend::Monitor& m, std::string hmp, std::string& out) -> awaitable<void> {
+    out = co_await m.monitor_command(std::move(hmp));
   };
-  co_await bounded(boot, run(*backend_, command, reply), operation);
+  co_await bounded(boot, run(monitor, command, reply), operation);
   log_info(name(), fmt::format("{}: {} bytes of output", operation, reply.size()));
   co_return reply;
 }
 
 awaitable<QmpEvent> MachineImpl::next_qmp_event(Deadline deadline, milliseconds timeout,
                                                 std::string operation) {
+  auto& monitor = need<backend::Monitor>("wait_for_qmp_event", "no QMP events");
   auto boot = co_await ensure_vmm(operation);
   Step step{.operation = operation,
             .during = "while waiting for a QMP event",
@@ -175,7 +181,7 @@ awaitable<QmpEvent> MachineImpl::next_qmp_event(Deadline deadline, milliseconds 
             .timed_out = [&] {
               return fmt::format("no matching QMP event within {}", format_duration(timeout));
             }};
-  co_return co_await run_step(boot, backend_->next_event(), std::move(step));
+  co_return co_await run_step(boot, monitor.next_event(), std::move(step));
 }
 
 awaitable<std::string> MachineImpl::tty_text(std::shared_ptr<Boot> boot, int tty,

@@ -70,7 +70,7 @@ awaitable<void> MachineImpl::snapshot_create(std::string snapshot) {
                                  format_duration(snapshot_limit), tails());
             }};
   co_await run_step(boot, backend_->snapshot_create(dir), std::move(step));
-  if (backend_->resumable_shell()) {
+  if (backend::find<backend::InPlaceRestore>(*backend_)) {
     // The shell stayed connected; a restore resumes this very session.
     saved_shells_[snapshot] = SavedShell{boot->shell->session(), boot->user_net_ready};
   } else {
@@ -93,15 +93,16 @@ awaitable<void> MachineImpl::snapshot_restore(std::string snapshot) {
                       name(), operation);
   const auto dir = snapshot_dir(snapshot, operation);
   std::error_code ec;
+  // With an in-place restore the shell session is the snapshot's too.
+  const bool resumable = backend::find<backend::InPlaceRestore>(*backend_) != nullptr;
   const auto saved_shell = saved_shells_.find(snapshot);
-  if (!fs::is_directory(dir, ec) ||
-      (backend_->resumable_shell() && saved_shell == saved_shells_.end()))
+  if (!fs::is_directory(dir, ec) || (resumable && saved_shell == saved_shells_.end()))
     throw Error(fmt::format("machine '{}': {}: there is no snapshot '{}' (take it with "
                             "snapshot_create first)",
                             name(), operation, snapshot),
                 name(), operation);
   std::optional<SavedShell> saved;
-  if (backend_->resumable_shell()) saved = saved_shell->second;
+  if (resumable) saved = saved_shell->second;
   const auto t0 = Clock::now();
   if (saved && backend_->running() && boot_ && boot_->shell && boot_->shell_ready.is_set() &&
       !boot_->shell_error && !boot_->exited && !boot_->panicked)
@@ -145,7 +146,8 @@ awaitable<void> MachineImpl::restore_in_place(std::string snapshot, fs::path dir
               return fmt::format("{} did not load the snapshot within {}{}", backend_->vmm_name(),
                                  format_duration(snapshot_limit), tails());
             }};
-  co_await run_step(boot, backend_->snapshot_load(dir), std::move(load));
+  auto& in_place = need<backend::InPlaceRestore>(operation, "no in-place restore");
+  co_await run_step(boot, in_place.snapshot_load(dir), std::move(load));
   const milliseconds resume_limit = std::chrono::seconds(60);
   std::optional<TimeoutError> silent;
   try {

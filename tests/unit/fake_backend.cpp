@@ -100,18 +100,9 @@ FakeBackend::FakeBackend(const asio::any_io_executor& ex, MachineConfig config,
 FakeBackend::~FakeBackend() { kill(); }
 
 bool FakeBackend::has(Capability c) const noexcept {
-  switch (c) {
-    case Capability::reboot:
-      return controls_.can_reboot;
-    case Capability::snapshot:
-      return controls_.can_snapshot;
-    case Capability::screenshot:
-    case Capability::send_key:
-    case Capability::network_control:
-    case Capability::port_forward:
-      return false;
-  }
-  return false;
+  if (c == Capability::reboot) return controls_.can_reboot;
+  if (c == Capability::snapshot) return controls_.can_snapshot;
+  return Backend::has(c);  // none of the optional interfaces
 }
 
 std::string FakeBackend::lacking(Capability c) const {
@@ -230,16 +221,6 @@ awaitable<void> FakeBackend::end_guest_reboot() {
   co_await send("reboot-action shutdown", "reboot");
 }
 
-awaitable<void> FakeBackend::set_vlan_links(bool) {
-  unsupported("block");
-  co_return;
-}
-
-awaitable<void> FakeBackend::forward_port(std::uint16_t, std::uint16_t) {
-  unsupported("forward_port");
-  co_return;
-}
-
 awaitable<void> FakeBackend::request_guest_shutdown() { co_await send("powerdown", "shutdown"); }
 
 awaitable<void> FakeBackend::snapshot_create(fs::path dir) {
@@ -264,43 +245,6 @@ awaitable<void> FakeBackend::snapshot_restore(fs::path dir, backend::Events even
   if (running()) co_await quit();
   co_await launch(std::move(events));
   controls_.record_snapshot_restored();
-}
-
-awaitable<void> FakeBackend::snapshot_load(fs::path) {
-  unsupported("snapshot_restore (in place)");
-  co_return;
-}
-
-awaitable<void> FakeBackend::screendump(fs::path) {
-  unsupported("screenshot");
-  co_return;
-}
-
-awaitable<void> FakeBackend::send_key(std::vector<detail::KeyPart>) {
-  unsupported("send_key");
-  co_return;
-}
-
-awaitable<void> FakeBackend::send_console(std::string) {
-  unsupported("send_console");
-  co_return;
-}
-
-awaitable<std::string> FakeBackend::monitor_command(std::string) {
-  unsupported("send_monitor_command");
-  co_return std::string();
-}
-
-awaitable<QmpEvent> FakeBackend::next_event() {
-  unsupported("wait_for_qmp_event");
-  co_return QmpEvent{};
-}
-
-void FakeBackend::unsupported(std::string_view operation) const {
-  throw Unsupported(fmt::format("machine '{}': {}: the fake backend does not model it (a test "
-                                "double)",
-                                config_.name, operation),
-                    config_.name, std::string(operation));
 }
 
 void FakeBackend::kill() noexcept {

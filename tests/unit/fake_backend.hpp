@@ -14,11 +14,10 @@
 // snapshot_create (a marker file; the shell connection is reset as the microVMs' vsock is; fails
 // on demand with BackendError) and snapshot_restore (a fresh fake VMM).
 //
-// What it does not model, each throwing attest::Unsupported naming the machine and the
-// operation: the screen (screendump), the keyboard (send_key), console input (send_console),
-// the monitor (monitor_command), VMM events (next_event), vlan link control (set_vlan_links),
-// port forwarding (forward_port) and in-place snapshot loading (snapshot_load: its shell is not
-// resumable). It has no networks: a fake machine with "vlans" is a configuration error.
+// It has none of the optional interfaces (backend.hpp: Screen, ConsoleInput, Monitor,
+// LinkControl, PortForwarding, InPlaceRestore), so the machine answers those operations with its
+// own Unsupported errors, and a snapshot restore starts a fresh fake VMM. It has no networks: a
+// fake machine with "vlans" is a configuration error.
 #pragma once
 
 #include <chrono>
@@ -108,18 +107,10 @@ class FakeBackend final : public backend::Backend {
   awaitable<void> quit() override;
   awaitable<void> begin_guest_reboot() override;
   awaitable<void> end_guest_reboot() override;
-  awaitable<void> set_vlan_links(bool up) override;
-  awaitable<void> forward_port(std::uint16_t host_port, std::uint16_t guest_port) override;
   awaitable<void> request_guest_shutdown() override;
   awaitable<void> snapshot_create(std::filesystem::path dir) override;
   awaitable<void> snapshot_restore(std::filesystem::path dir, backend::Events events,
                                    net::Attachment network) override;
-  awaitable<void> snapshot_load(std::filesystem::path dir) override;
-  awaitable<void> screendump(std::filesystem::path path) override;
-  awaitable<void> send_key(std::vector<detail::KeyPart> keys) override;
-  awaitable<void> send_console(std::string bytes) override;
-  awaitable<std::string> monitor_command(std::string command) override;
-  awaitable<QmpEvent> next_event() override;
   void kill() noexcept override;
   std::string stderr_tail(std::size_t lines) const override;
   std::string command_line() const override { return command_line_; }
@@ -132,7 +123,6 @@ class FakeBackend final : public backend::Backend {
   /// Sends one command line to the fake VMM (its stdin: what QMP is to QEMU).
   /// Throws: BackendError.
   awaitable<void> send(std::string line, std::string operation);
-  [[noreturn]] void unsupported(std::string_view operation) const;
 
   asio::any_io_executor ex_;
   MachineConfig config_;

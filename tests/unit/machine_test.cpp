@@ -832,22 +832,26 @@ TEST_F(machine_test, unsupported_operations) {
   ASSERT_TRUE(forward);
   EXPECT_THAT(forward->what(), HasSubstr("machine 'm': forward_port: the fake backend has no "
                                          "user-mode networking"));
-  // What the backend itself lacks reaches the test as the backend's Unsupported.
+  // What the backend lacks (an optional interface) is the machine's Unsupported.
   const std::vector<std::pair<std::string, std::function<void()>>> backend_ops = {
-      {"screenshot", [&] { (void)m.screenshot("shot"); }},
-      {"send_key", [&] { m.send_key("ctrl-alt-delete"); }},
-      {"send_console", [&] { m.send_console("x"); }},
-      {"send_monitor_command", [&] { (void)m.send_monitor_command("info status"); }},
-      {"wait_for_qmp_event",
+      {"screenshot: the fake backend has no display", [&] { (void)m.screenshot("shot"); }},
+      {"get_screen_text: the fake backend has no display", [&] { (void)m.get_screen_text(); }},
+      {"send_key: the fake backend has no keyboard", [&] { m.send_key("ctrl-alt-delete"); }},
+      {"send_chars: the fake backend has no keyboard", [&] { m.send_chars("x"); }},
+      {"send_console: the fake backend has no console input", [&] { m.send_console("x"); }},
+      {"send_monitor_command: the fake backend has no monitor",
+       [&] { (void)m.send_monitor_command("info status"); }},
+      {"wait_for_qmp_event: the fake backend has no QMP events",
        [&] { (void)m.wait_for_qmp_event([](const QmpEvent&) { return true; }, 1s); }},
   };
-  for (const auto& [operation, call] : backend_ops) {
+  for (const auto& [message, call] : backend_ops) {
     auto e = error_of<Unsupported>(call);
-    ASSERT_TRUE(e) << operation;
-    EXPECT_THAT(e->what(), HasSubstr("machine 'm': " + operation +
-                                     ": the fake backend does not "
-                                     "model it"));
+    ASSERT_TRUE(e) << message;
+    EXPECT_THAT(e->what(), HasSubstr("machine 'm': " + message));
   }
+  for (const auto c : {Capability::screenshot, Capability::send_key, Capability::network_control,
+                       Capability::port_forward})
+    EXPECT_FALSE(m.has(c)) << to_string(c);
   EXPECT_TRUE(m.is_up());
 }
 

@@ -128,11 +128,11 @@ TEST_P(microvm, crash_and_unsupported_operations) {
                   "machine 'machine': screenshot: the " + GetParam() + " backend has no display")));
   EXPECT_THAT([&] { m.send_chars("x"); },
               ThrowsMessage<attest::Unsupported>(
-                  HasSubstr("send_key: the " + GetParam() + " backend has no keyboard")));
+                  HasSubstr("send_chars: the " + GetParam() + " backend has no keyboard")));
   EXPECT_THAT([&] { m.send_console("x\n"); },
               ThrowsMessage<attest::Unsupported>(HasSubstr("send_console: the " + GetParam())));
   EXPECT_THAT([&] { (void)m.send_monitor_command("info status"); },
-              ThrowsMessage<attest::Unsupported>(HasSubstr("no QEMU monitor")));
+              ThrowsMessage<attest::Unsupported>(HasSubstr("backend has no monitor")));
   EXPECT_THAT(
       [&] { (void)m.wait_for_qmp_event([](const attest::QmpEvent&) { return true; }, 1s); },
       ThrowsMessage<attest::Unsupported>(HasSubstr("wait_for_qmp_event: the " + GetParam())));
