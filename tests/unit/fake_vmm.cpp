@@ -23,9 +23,9 @@
 //   Guest requests (`echo REQUEST > "$ATTEST_FAKE_VMM_CONTROL"`):
 //     poweroff          the guest powers off: "reboot: Power down" on the console, exit 0
 //     reboot            the guest reboots: with the reboot action `reset`, the guest processes are
-//                       killed, the reset marker goes to the console and a new guest starts on
-//                       the same connection (its banner again); with `shutdown` (QEMU
-//                       -no-reboot), the VMM exits 0
+//                       killed, the reset marker goes to the console and, 200 ms later, a new
+//                       guest starts on the same connection (its banner again); with `shutdown`
+//                       (QEMU -no-reboot), the VMM exits 0
 //     exit N            the VMM exits with status N (a VMM crash)
 //     hangup            the shell connection closes (the guest shell is killed) while the VMM
 //                       goes on
@@ -72,6 +72,8 @@ namespace {
 // The same lines as fake_backend.hpp's fake_reset_marker and fake_ready_line.
 /// The console line that tells the fake backend that the guest reset (QEMU: the QMP RESET event).
 constexpr std::string_view reset_marker = "attest-fake-vmm: guest reset";
+/// How long a guest reset takes before the new guest starts.
+constexpr useconds_t reset_pause_us = 200000;
 /// The start of the stderr line that tells the fake backend the VMM is up.
 constexpr std::string_view ready_line = "attest-fake-vmm: ready";
 
@@ -287,6 +289,10 @@ class FakeVmm {
       if (!o_.reboot_resets) return 0;
       console(reset_marker);
       ++boot_;
+      // A reset takes a real guest seconds of firmware and kernel before its new banner, long
+      // after the VMM reported the reset (QEMU's RESET event), and the host relies on that
+      // order: the reset is seen before the new shell speaks on the same connection. Here too.
+      ::usleep(reset_pause_us);
       start_guest();
     } else if (line.rfind("exit ", 0) == 0) {
       const int status = std::atoi(line.c_str() + 5);
