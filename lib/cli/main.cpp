@@ -24,6 +24,7 @@
 #include "cli/gen.hpp"
 #include "cli/run.hpp"
 #include "cli/shell.hpp"
+#include "core/options.hpp"
 
 namespace {
 
@@ -34,9 +35,8 @@ constexpr int exit_error = 1;
 constexpr int exit_usage = 2;
 
 /// A bad command line: reported with a pointer to --help, exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using attest::detail::OptionReader;
+using attest::detail::UsageError;
 
 constexpr std::string_view gen_usage = R"(usage: attest gen [options] SCRIPT
        attest gen --spec SPEC.json [-o FILE]
@@ -140,41 +140,6 @@ void write_file_atomically(const fs::path& target, std::string_view text) {
         fmt::format("cannot write {}: {}", target.string(), std::strerror(err)));
   }
 }
-
-/// Splits `--opt VALUE` / `--opt=VALUE` options from positional arguments, for every command.
-class OptionReader {
- public:
-  explicit OptionReader(const Args& args) : args_(args) {}
-  bool next() {
-    if (++i_ >= args_.size()) return false;
-    arg_ = args_[i_];
-    option_ = arg_;
-    inline_value_.reset();
-    if (const auto eq = arg_.find('='); arg_.starts_with("--") && eq != std::string_view::npos) {
-      option_ = arg_.substr(0, eq);
-      inline_value_ = arg_.substr(eq + 1);
-    }
-    return true;
-  }
-  std::string_view arg() const { return arg_; }
-  std::string_view option() const { return option_; }
-  bool is_option() const { return arg_.size() >= 2 && arg_[0] == '-'; }
-  std::string value() {
-    if (inline_value_) return std::string(*inline_value_);
-    if (++i_ >= args_.size()) throw UsageError(fmt::format("option {} needs a value", option_));
-    return std::string(args_[i_]);
-  }
-  /// The arguments after the current one.
-  Args rest() const {
-    return Args(args_.begin() + static_cast<std::ptrdiff_t>(i_ + 1), args_.end());
-  }
-
- private:
-  const Args& args_;
-  std::size_t i_ = static_cast<std::size_t>(-1);
-  std::string_view arg_, option_;
-  std::optional<std::string_view> inline_value_;
-};
 
 int run_gen(const Args& args) {
   attest::cli::GenSpec spec;
