@@ -141,62 +141,81 @@ void write_file_atomically(const fs::path& target, std::string_view text) {
   }
 }
 
-int run_gen(const Args& args) {
-  attest::cli::GenSpec spec;
+/// The command line of `attest gen` as given, before it is checked.
+struct GenArgs {
   std::optional<std::string> name, prelude_file, script_name, spec_file, output, script_file;
   std::vector<std::string> nodes;
+  bool help = false;  ///< -h or --help was given; the arguments after it were not read
+};
+
+/// Reads the arguments of `attest gen`; an unknown option or a second SCRIPT throws UsageError.
+GenArgs read_gen_args(const Args& args) {
+  GenArgs a;
   OptionReader r(args);
   while (r.next()) {
     const std::string_view arg = r.arg();
     if (arg == "-h" || arg == "--help") {
-      std::cout << gen_usage;
-      return 0;
+      a.help = true;
+      return a;
     }
     if (!r.is_option()) {
-      if (script_file) throw UsageError(fmt::format("unexpected argument '{}'", arg));
-      script_file = std::string(arg);
+      if (a.script_file) throw UsageError(fmt::format("unexpected argument '{}'", arg));
+      a.script_file = std::string(arg);
       continue;
     }
     const std::string_view option = r.option();
     if (option == "--name") {
-      name = r.value();
+      a.name = r.value();
     } else if (option == "--node") {
-      nodes.push_back(r.value());
+      a.nodes.push_back(r.value());
     } else if (option == "--prelude") {
-      prelude_file = r.value();
+      a.prelude_file = r.value();
     } else if (option == "--script-name") {
-      script_name = r.value();
+      a.script_name = r.value();
     } else if (option == "--spec") {
-      spec_file = r.value();
+      a.spec_file = r.value();
     } else if (option == "-o" || option == "--output") {
-      output = r.value();
+      a.output = r.value();
     } else {
       throw UsageError(fmt::format("unknown option '{}'", arg));
     }
   }
+  return a;
+}
 
-  if (spec_file) {
-    if (name || !nodes.empty() || prelude_file || script_name || script_file)
+/// The test to generate, from the --spec file or from SCRIPT and the options (else UsageError).
+attest::cli::GenSpec gen_spec(const GenArgs& a) {
+  if (a.spec_file) {
+    if (a.name || !a.nodes.empty() || a.prelude_file || a.script_name || a.script_file)
       throw UsageError(
           "--spec takes the whole test from its JSON file; it cannot be combined with --name, "
           "--node, --prelude, --script-name or SCRIPT");
-    spec = attest::cli::spec_from_json(read_file(*spec_file), *spec_file);
-  } else {
-    if (!script_file) throw UsageError("missing SCRIPT (the file with the test's statements)");
-    if (nodes.empty()) throw UsageError("missing --node: a test needs at least one machine");
-    if (!name && *script_file == "-") throw UsageError("--name is needed when SCRIPT is '-'");
-    spec.name = name ? *name : fs::path(*script_file).stem().string();
-    spec.nodes = std::move(nodes);
-    spec.script = read_file(*script_file);
-    if (script_name) spec.script_name = *script_name;
-    if (prelude_file) spec.prelude = read_file(*prelude_file);
+    return attest::cli::spec_from_json(read_file(*a.spec_file), *a.spec_file);
   }
+  if (!a.script_file) throw UsageError("missing SCRIPT (the file with the test's statements)");
+  if (a.nodes.empty()) throw UsageError("missing --node: a test needs at least one machine");
+  if (!a.name && *a.script_file == "-") throw UsageError("--name is needed when SCRIPT is '-'");
+  attest::cli::GenSpec spec;
+  spec.name = a.name ? *a.name : fs::path(*a.script_file).stem().string();
+  spec.nodes = a.nodes;
+  spec.script = read_file(*a.script_file);
+  if (a.script_name) spec.script_name = *a.script_name;
+  if (a.prelude_file) spec.prelude = read_file(*a.prelude_file);
+  return spec;
+}
 
-  const bool to_file = output && *output != "-";
-  if (to_file) spec.output_name = fs::path(*output).filename().string();
+int run_gen(const Args& args) {
+  const GenArgs a = read_gen_args(args);
+  if (a.help) {
+    std::cout << gen_usage;
+    return 0;
+  }
+  attest::cli::GenSpec spec = gen_spec(a);
+  const bool to_file = a.output && *a.output != "-";
+  if (to_file) spec.output_name = fs::path(*a.output).filename().string();
   const std::string source = attest::cli::generate_test(spec);
   if (to_file) {
-    write_file_atomically(*output, source);
+    write_file_atomically(*a.output, source);
   } else if (!(std::cout << source << std::flush)) {
     throw std::runtime_error("cannot write to standard output");
   }

@@ -164,6 +164,73 @@ int spawn(const std::vector<std::string>& argv) {
   return WEXITSTATUS(status);
 }
 
+/// The compiler to build with: `cxx` when given, else $CXX, else c++.
+std::string compiler(const std::string& cxx) {
+  if (!cxx.empty()) return cxx;
+  const char* env = std::getenv("CXX");
+  return env != nullptr && *env != '\0' ? env : "c++";
+}
+
+/// The cache directory of one build, named after the script and everything else it depends on.
+fs::path cache_entry(const fs::path& script, const std::string& cxx,
+                     const std::vector<std::string>& flags, const std::vector<std::string>& attest,
+                     const fs::path& cache_dir) {
+  std::string key = fmt::format("{}\n{}\n{}\n", script.string(), cxx, attest::version);
+  for (const auto& f : flags) key += f + ' ';
+  for (const auto& f : attest) key += f + ' ';
+  const fs::path cache = cache_dir.empty() ? default_cache_dir() : cache_dir;
+  const fs::path entry = cache / fmt::format("{}-{:016x}", script.stem().string(), fnv1a(key));
+  std::error_code ec;
+  fs::create_directories(entry, ec);
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("cannot create the build cache {}: {}; pass --cache-dir DIR (or set "
+                    "XDG_CACHE_HOME) to build elsewhere",
+                    entry.string(), ec.message()));
+  return entry;
+}
+
+/// The file to compile: the script itself, or a test generated around a testScript in `entry`.
+fs::path translation_unit(const fs::path& script, const std::string& source, const Config& config,
+                          const fs::path& entry) {
+  if (is_test_file(source)) return script;
+  // A testScript gets the test around it, with a Machine& per machine of the configuration.
+  GenSpec spec;
+  spec.name = script.stem().string();
+  for (const auto& m : config.machines) spec.nodes.push_back(m.name);
+  spec.script = source;
+  spec.script_name = script.string();
+  spec.output_name = "test.cpp";
+  const fs::path unit = entry / "test.cpp";
+  write_if_changed(unit, generate_test(spec));
+  return unit;
+}
+
+/// Compiles `unit` into `entry`/test (and its depfile); `script` is the name messages give.
+void compile(const fs::path& script, const std::string& cxx, const std::vector<std::string>& flags,
+             const std::vector<std::string>& attest, const fs::path& unit, const fs::path& entry) {
+  std::cerr << fmt::format("attest run: compiling {} ({})\n", script.string(), cxx);
+  std::vector<std::string> argv = {cxx};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  for (const auto& f : {std::string("-MMD"), std::string("-MF"), (entry / "test.d").string(),
+                        std::string("-o"), (entry / "test.tmp").string(), unit.string()})
+    argv.push_back(f);
+  argv.insert(argv.end(), attest.begin(), attest.end());
+  const int status = spawn(argv);
+  if (status == 127)
+    throw std::runtime_error(fmt::format(
+        "cannot run the compiler '{}' (not installed?); pass --cxx COMPILER or set CXX", cxx));
+  if (status != 0)
+    throw std::runtime_error(fmt::format("compiling {} failed (the compiler's exit status {})",
+                                         script.string(), status));
+  const fs::path binary = entry / "test";
+  std::error_code ec;
+  fs::rename(entry / "test.tmp", binary, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("cannot move the built test into the cache ({}): {}",
+                                         binary.string(), ec.message()));
+}
+
 }  // namespace
 
 bool is_test_file(std::string_view source) {
@@ -213,62 +280,16 @@ int run_script(const RunOptions& options) {
   const std::string source = read_text(script);
   const Config config = load_config(options.config);
 
-  std::string cxx = options.cxx;
-  if (cxx.empty()) {
-    const char* env = std::getenv("CXX");
-    cxx = env != nullptr && *env != '\0' ? env : "c++";
-  }
+  const std::string cxx = compiler(options.cxx);
   std::vector<std::string> flags = {"-std=c++20"};
   for (auto& f : split_flags(options.cxxflags)) flags.push_back(std::move(f));
   const std::vector<std::string> attest = attest_flags();
-
-  std::string key = fmt::format("{}\n{}\n{}\n", script.string(), cxx, attest::version);
-  for (const auto& f : flags) key += f + ' ';
-  for (const auto& f : attest) key += f + ' ';
-  const fs::path cache = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
-  const fs::path entry = cache / fmt::format("{}-{:016x}", script.stem().string(), fnv1a(key));
-  std::error_code ec;
-  fs::create_directories(entry, ec);
-  if (ec)
-    throw std::runtime_error(
-        fmt::format("cannot create the build cache {}: {}; pass --cache-dir DIR (or set "
-                    "XDG_CACHE_HOME) to build elsewhere",
-                    entry.string(), ec.message()));
-
-  // A testScript gets the test around it, with a Machine& per machine of the configuration.
-  fs::path unit = script;
-  if (!is_test_file(source)) {
-    GenSpec spec;
-    spec.name = script.stem().string();
-    for (const auto& m : config.machines) spec.nodes.push_back(m.name);
-    spec.script = source;
-    spec.script_name = script.string();
-    spec.output_name = "test.cpp";
-    unit = entry / "test.cpp";
-    write_if_changed(unit, generate_test(spec));
-  }
+  const fs::path entry = cache_entry(script, cxx, flags, attest, options.cache_dir);
+  const fs::path unit = translation_unit(script, source, config, entry);
 
   const fs::path binary = entry / "test";
-  const fs::path depfile = entry / "test.d";
-  if (options.rebuild || !up_to_date(binary, depfile)) {
-    std::cerr << fmt::format("attest run: compiling {} ({})\n", options.script.string(), cxx);
-    std::vector<std::string> argv = {cxx};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    for (const auto& f : {std::string("-MMD"), std::string("-MF"), depfile.string(),
-                          std::string("-o"), (entry / "test.tmp").string(), unit.string()})
-      argv.push_back(f);
-    argv.insert(argv.end(), attest.begin(), attest.end());
-    const int status = spawn(argv);
-    if (status == 127)
-      throw std::runtime_error(fmt::format(
-          "cannot run the compiler '{}' (not installed?); pass --cxx COMPILER or set CXX", cxx));
-    if (status != 0)
-      throw std::runtime_error(fmt::format("compiling {} failed (the compiler's exit status {})",
-                                           options.script.string(), status));
-    fs::rename(entry / "test.tmp", binary, ec);
-    if (ec)
-      throw std::runtime_error(fmt::format("cannot move the built test into the cache ({}): {}",
-                                           binary.string(), ec.message()));
+  if (options.rebuild || !up_to_date(binary, entry / "test.d")) {
+    compile(options.script, cxx, flags, attest, unit, entry);
   } else {
     std::cerr << fmt::format("attest run: {} is up to date ({})\n", options.script.string(),
                              binary.string());

@@ -41,6 +41,16 @@ std::string seconds(Clock::duration d) {
   return fmt::format("{:.1f} s", std::chrono::duration<double>(d).count());
 }
 
+/// The argument of ':timeout': a number of seconds above 0 and at most 10^6.
+std::chrono::milliseconds parse_timeout(std::string_view rest) {
+  char* end = nullptr;
+  const std::string text(rest);
+  const double s = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(s > 0) || s > 1e6)
+    throw std::invalid_argument(":timeout takes a number of seconds, e.g. ':timeout 30'");
+  return std::chrono::milliseconds(static_cast<long long>(s * 1000));
+}
+
 constexpr std::string_view help_text =
     R"(Lines are shell commands for the current machine (bash, as root), except these:
   :machines             the machines and whether they are up
@@ -94,6 +104,19 @@ void Repl::execute(Machine& m, std::string_view command) {
   out_ << std::flush;
 }
 
+void Repl::start(std::string_view name) {
+  const auto t0 = Clock::now();
+  if (name == "all") {
+    driver_.start_all();
+    for (Machine& m : driver_.machines()) m.connect();
+    out_ << fmt::format("every machine is up after {}\n", seconds(Clock::now() - t0));
+  } else {
+    Machine& m = target(name);
+    m.connect();
+    out_ << fmt::format("{} is up after {}\n", m.name(), seconds(Clock::now() - t0));
+  }
+}
+
 void Repl::command(std::string_view name, std::string_view rest) {
   if (name == "help" || name == "h" || name == "?") {
     out_ << help_text;
@@ -110,16 +133,7 @@ void Repl::command(std::string_view name, std::string_view rest) {
       throw std::invalid_argument(":on needs a machine name and a command");
     execute(driver_.machine(machine), cmd);
   } else if (name == "start") {
-    const auto t0 = Clock::now();
-    if (rest == "all") {
-      driver_.start_all();
-      for (Machine& m : driver_.machines()) m.connect();
-      out_ << fmt::format("every machine is up after {}\n", seconds(Clock::now() - t0));
-    } else {
-      Machine& m = target(rest);
-      m.connect();
-      out_ << fmt::format("{} is up after {}\n", m.name(), seconds(Clock::now() - t0));
-    }
+    start(rest);
   } else if (name == "shutdown") {
     Machine& m = target(rest);
     m.shutdown();
@@ -149,12 +163,7 @@ void Repl::command(std::string_view name, std::string_view rest) {
     else
       throw std::invalid_argument(":serial takes 'on' or 'off'");
   } else if (name == "timeout") {
-    char* end = nullptr;
-    const std::string text(rest);
-    const double s = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(s > 0) || s > 1e6)
-      throw std::invalid_argument(":timeout takes a number of seconds, e.g. ':timeout 30'");
-    timeout_ = std::chrono::milliseconds(static_cast<long long>(s * 1000));
+    timeout_ = parse_timeout(rest);
   } else {
     throw std::invalid_argument(fmt::format("unknown command ':{}' (':help' lists them)", name));
   }

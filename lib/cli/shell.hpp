@@ -29,6 +29,8 @@ class Repl {
 
  private:
   void command(std::string_view name, std::string_view rest);
+  /// `:start NAME`: boots NAME (the current machine when empty), or every machine for "all".
+  void start(std::string_view name);
   void execute(Machine& m, std::string_view command);
   Machine& target(std::string_view name);
 

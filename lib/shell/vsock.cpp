@@ -30,6 +30,22 @@ std::string connect_failure(const error_code& ec) {
   return fmt::format("connecting to the socket failed: {}", ec.message());
 }
 
+/// Why sending CONNECT failed: an error, or a short write of `written` of its `size` bytes.
+std::string write_failure(const error_code& ec, std::size_t written, std::size_t size) {
+  if (ec) return fmt::format("sending CONNECT failed: {}", ec.message());
+  return fmt::format("sending CONNECT failed: only {} of its {} bytes went out in one write",
+                     written, size);
+}
+
+/// Why the attempt failed when the VMM closed the connection after `received` of its reply.
+std::string closed_failure(std::string_view received, std::uint32_t port) {
+  if (received.empty())
+    return fmt::format(
+        "the VMM closed the connection after CONNECT: no guest listener on port {} yet", port);
+  return fmt::format("the VMM closed the connection in the middle of its reply \"{}\"",
+                     detail::excerpt(received, 80));
+}
+
 }  // namespace
 
 ConnectReply parse_connect_reply(std::string_view received) {
@@ -100,11 +116,7 @@ awaitable<HybridVsockTransport::Attempt> HybridVsockTransport::attempt() {
       co_await socket->async_write_some(asio::buffer(command), asio::as_tuple(use_awaitable));
   if (write_ec == asio::error::operation_aborted) throw boost::system::system_error(write_ec);
   if (write_ec || written != command.size()) {
-    result.failure = write_ec ? fmt::format("sending CONNECT failed: {}", write_ec.message())
-                              : fmt::format(
-                                    "sending CONNECT failed: only {} of its {} bytes "
-                                    "went out in one write",
-                                    written, command.size());
+    result.failure = write_failure(write_ec, written, command.size());
     co_return result;
   }
 
@@ -121,13 +133,7 @@ awaitable<HybridVsockTransport::Attempt> HybridVsockTransport::attempt() {
     if (read_ec == asio::error::eof || read_ec == asio::error::connection_reset) {
       // How both VMMs say "no guest listener on that port" (the guest answered RST), and also
       // how they report a malformed command or their own 2 s request timeout.
-      result.failure =
-          received.empty()
-              ? fmt::format(
-                    "the VMM closed the connection after CONNECT: no guest listener on port {} yet",
-                    port_)
-              : fmt::format("the VMM closed the connection in the middle of its reply \"{}\"",
-                            detail::excerpt(received, 80));
+      result.failure = closed_failure(received, port_);
       co_return result;
     }
     if (read_ec) {
