@@ -313,7 +313,9 @@ void Machine::send_console(std::string_view chars, Where where) {
 
 std::string Machine::send_monitor_command(std::string_view command, Where where) {
   return detail::at(where, [&] {
-    return impl_->driver().run(impl_->send_monitor_command(std::string(command)));
+    // As NixOS's send_monitor_command, it runs the polling conditions first.
+    return polled(*impl_, "send_monitor_command",
+                  impl_->send_monitor_command(std::string(command)));
   });
 }
 
@@ -331,34 +333,41 @@ QmpEvent Machine::wait_for_qmp_event(const std::function<bool(const QmpEvent&)>&
 }
 
 std::string Machine::get_tty_text(int tty, Where where) {
-  return detail::at(where, [&] { return impl_->driver().run(impl_->get_tty_text(tty)); });
+  return detail::at(where,
+                    [&] { return polled(*impl_, "get_tty_text", impl_->get_tty_text(tty)); });
 }
 
 void Machine::wait_until_tty_matches(int tty, std::string_view regex, milliseconds timeout,
                                      Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(impl_->wait_until_tty_matches(tty, std::string(regex), timeout));
+    polled_wait(*impl_, "wait_until_tty_matches", [&](std::shared_ptr<detail::CallerLink> link) {
+      return impl_->wait_until_tty_matches(tty, std::string(regex), timeout, std::move(link));
+    });
   });
 }
 
 void Machine::dump_tty_contents(int tty, Where where) {
-  detail::at(where, [&] { impl_->driver().run(impl_->dump_tty_contents(tty)); });
+  detail::at(where, [&] { polled(*impl_, "dump_tty_contents", impl_->dump_tty_contents(tty)); });
 }
 
 void Machine::wait_for_x(milliseconds timeout, Where where) {
   detail::at(where, [&] {
-    impl_->driver().run(
-        impl_->wait_until(detail::x_ready_command(), true, timeout, "wait_for_x", "the X server"));
+    (void)wait_until(*impl_, detail::x_ready_command(), true, timeout, "wait_for_x",
+                     "the X server");
   });
 }
 
 std::vector<std::string> Machine::get_window_names(Where where) {
-  return detail::at(where, [&] { return impl_->driver().run(impl_->get_window_names()); });
+  return detail::at(where,
+                    [&] { return polled(*impl_, "get_window_names", impl_->get_window_names()); });
 }
 
 void Machine::wait_for_window(std::string_view regex, milliseconds timeout, Where where) {
-  detail::at(where,
-             [&] { impl_->driver().run(impl_->wait_for_window(std::string(regex), timeout)); });
+  detail::at(where, [&] {
+    polled_wait(*impl_, "wait_for_window", [&](std::shared_ptr<detail::CallerLink> link) {
+      return impl_->wait_for_window(std::string(regex), timeout, std::move(link));
+    });
+  });
 }
 
 void Machine::log(std::string_view message) const { detail::log_info(name(), message); }

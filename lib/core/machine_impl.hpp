@@ -85,10 +85,12 @@ class MachineImpl {
                                      std::string operation);
   awaitable<std::string> get_tty_text(int tty);
   awaitable<void> wait_until_tty_matches(int tty, std::string regex,
-                                         std::chrono::milliseconds timeout);
+                                         std::chrono::milliseconds timeout,
+                                         std::shared_ptr<CallerLink> link = nullptr);
   awaitable<void> dump_tty_contents(int tty);
   awaitable<std::vector<std::string>> get_window_names();
-  awaitable<void> wait_for_window(std::string regex, std::chrono::milliseconds timeout);
+  awaitable<void> wait_for_window(std::string regex, std::chrono::milliseconds timeout,
+                                  std::shared_ptr<CallerLink> link = nullptr);
   /// Benchmarks only: see shell::Shell::raw_exchange.
   awaitable<std::size_t> raw_exchange(std::string line, std::string terminator);
   /// Benchmarks only: where the current boot's time went (all zero before the first boot).

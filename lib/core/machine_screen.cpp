@@ -206,7 +206,8 @@ awaitable<std::string> MachineImpl::get_tty_text(int tty) {
 }
 
 awaitable<void> MachineImpl::wait_until_tty_matches(int tty, std::string regex,
-                                                    milliseconds timeout) {
+                                                    milliseconds timeout,
+                                                    std::shared_ptr<CallerLink> link) {
   const std::string operation = fmt::format("wait_until_tty_matches({}, /{}/)", tty, regex);
   check_tty(name(), tty, operation);
   const std::regex re = compile_regex(regex, name(), operation);
@@ -216,7 +217,9 @@ awaitable<void> MachineImpl::wait_until_tty_matches(int tty, std::string regex,
     last = co_await tty_text(boot, tty, operation);
     co_return std::regex_search(last, re) ? Attempt::done : Attempt::again;
   };
-  Wait wait{.operation = operation, .waiting_for = fmt::format("tty{} to match /{}/", tty, regex)};
+  Wait wait{.operation = operation,
+            .waiting_for = fmt::format("tty{} to match /{}/", tty, regex),
+            .link = std::move(link)};
   co_await wait_seen(boot, std::move(wait), timeout, std::move(attempt), last);
 }
 
@@ -265,7 +268,8 @@ awaitable<std::vector<std::string>> MachineImpl::get_window_names() {
   co_return co_await window_names(boot, operation);
 }
 
-awaitable<void> MachineImpl::wait_for_window(std::string regex, milliseconds timeout) {
+awaitable<void> MachineImpl::wait_for_window(std::string regex, milliseconds timeout,
+                                             std::shared_ptr<CallerLink> link) {
   const std::string operation = fmt::format("wait_for_window(/{}/)", regex);
   const std::regex re = compile_regex(regex, name(), operation);
   auto boot = co_await ensure_shell(operation);
@@ -279,7 +283,8 @@ awaitable<void> MachineImpl::wait_for_window(std::string regex, milliseconds tim
     co_return Attempt::again;
   };
   Wait wait{.operation = operation,
-            .waiting_for = fmt::format("a window whose name matches /{}/", regex)};
+            .waiting_for = fmt::format("a window whose name matches /{}/", regex),
+            .link = std::move(link)};
   co_await wait_seen(boot, std::move(wait), timeout, std::move(attempt), last);
 }
 

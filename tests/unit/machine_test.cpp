@@ -709,6 +709,23 @@ TEST_F(machine_test, wait_until_succeeds_and_fails) {
   auto stopped = error_of<PollingConditionError>([&] { m.succeed("echo never"); });
   ASSERT_TRUE(stopped);
   EXPECT_THAT(stopped->what(), HasSubstr("no stop file (it returned false)"));
+  // So does every other call that runs guest commands, and the monitor (as in NixOS), before
+  // anything else could fail.
+  const std::vector<std::pair<std::string, std::function<void()>>> guarded = {
+      {"get_tty_text", [&] { (void)m.get_tty_text(1); }},
+      {"wait_until_tty_matches", [&] { m.wait_until_tty_matches(1, "x", 1s); }},
+      {"dump_tty_contents", [&] { m.dump_tty_contents(1); }},
+      {"wait_for_x", [&] { m.wait_for_x(1s); }},
+      {"get_window_names", [&] { (void)m.get_window_names(); }},
+      {"wait_for_window", [&] { m.wait_for_window("x", 1s); }},
+      {"send_monitor_command", [&] { (void)m.send_monitor_command("info status"); }},
+      {"wait_for_unit", [&] { m.wait_for_unit("x.service", {}, 1s); }},
+  };
+  for (const auto& [operation, call] : guarded) {
+    auto error = error_of<PollingConditionError>(call);
+    ASSERT_TRUE(error) << operation;
+    EXPECT_THAT(error->what(), HasSubstr("no stop file")) << operation;
+  }
 }
 
 TEST_F(machine_test, the_machine_going_down_during_a_wait) {
