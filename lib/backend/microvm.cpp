@@ -387,9 +387,7 @@ awaitable<void> MicroVmBackend::bring_up(awaitable<void> op, std::string what) {
   if (!failure) co_return;
   if (!process_->running() || failure->empty()) {
     // Let the exit be reaped and the last log lines arrive, then say how it ended.
-    auto settle =
-        co_await detail::race(process_->wait_exited(), deadline_after(std::chrono::seconds(1)));
-    (void)settle;
+    (void)co_await detail::race(process_->wait_exited(), deadline_after(std::chrono::seconds(1)));
     if (auto status = process_->exit_status())
       throw StartFailure(fmt::format("{} exited with {} while {}{}", vmm_name(),
                                      status->to_string(), what,
@@ -432,8 +430,7 @@ awaitable<json> MicroVmBackend::api(std::string method, std::string target, json
   }
   if (error && error->status() == 0 && process_) {
     // No answer: if the VMM is on its way out, that is the story.
-    auto settle = co_await detail::race(process_->wait_exited(),
-                                        deadline_after(std::chrono::milliseconds(500)));
+    auto settle = co_await detail::race(process_->wait_exited(), deadline_after(milliseconds(500)));
     exited = settle.end == detail::RaceEnd::done;
   }
   if (exited) {

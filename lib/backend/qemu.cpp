@@ -1,6 +1,4 @@
-// The QEMU backend: process, QMP and virtconsole for one machine. The arguments given to a NixOS
-// start script follow nixos/lib/test-driver's QemuMachine.start (minus -monitor: attest drives
-// HMP through QMP's human-monitor-command instead of a second socket).
+// The QEMU backend: process, QMP and virtconsole for one machine (its command line: qemu_args.cpp).
 #include "backend/qemu.hpp"
 
 #include <fmt/format.h>
@@ -20,147 +18,12 @@
 #include "backend/microvm.hpp"
 #include "core/log.hpp"
 #include "protocol/qmp.hpp"
-#include "shell/framing.hpp"
 
 namespace attest::backend {
 
 namespace fs = std::filesystem;
 
-Accel effective_accel(const MachineConfig& config, bool* explicit_choice) {
-  if (const char* env = std::getenv("ATTEST_ACCEL"); env != nullptr && *env != '\0') {
-    if (explicit_choice != nullptr) *explicit_choice = true;
-    try {
-      return parse_accel(env);
-    } catch (const ConfigError&) {
-      throw ConfigError(
-          fmt::format("environment variable ATTEST_ACCEL='{}' is not one of kvm, tcg, kvm:tcg",
-                      env),
-          config.name, "start");
-    }
-  }
-  if (explicit_choice != nullptr) *explicit_choice = config.accel.has_value();
-  return config.accel.value_or(Accel::kvm_or_tcg);
-}
-
-fs::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index) {
-  return paths.disks() / fmt::format("disk{}.qcow2", index);
-}
-
-QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
-                       const QemuSockets& sockets, Accel accel, bool accel_explicit, bool display,
-                       const std::string& bios, const net::Attachment& network, bool paused) {
-  QemuLaunch l;
-  l.cwd = paths.state_dir.string();
-  auto& a = l.args;
-  const auto qmp = fmt::format("unix:{},server=on,wait=off", sockets.qmp);
-  // The NixOS shell console plus attest's output port on the same virtio-serial bus.
-  const std::vector<std::string> shell_args = {
-      "-chardev",
-      fmt::format("socket,id=shell,path={}", sockets.shell),
-      "-chardev",
-      fmt::format("socket,id=attest-data,path={}", sockets.data),
-      "-device",
-      "virtio-serial,id=attest-serial",
-      "-device",
-      "virtconsole,chardev=shell,bus=attest-serial.0",
-      "-device",
-      fmt::format("virtserialport,chardev=attest-data,name={},bus=attest-serial.0",
-                  shell::data_port_name)};
-  if (!config.start_command.empty()) {
-    l.program = config.start_command.string();
-    l.env = {{"TMPDIR", paths.state_dir.string()},
-             {"SHARED_DIR", paths.shared_dir.string()},
-             {"USE_TMPDIR", "1"}};
-    l.env.insert(l.env.end(), network.env.begin(), network.env.end());
-    // Keep the guest's user-mode network (eth0) from reaching the host or beyond, unless the
-    // caller chose its own options.
-    if (std::getenv("QEMU_NET_OPTS") == nullptr) l.env.emplace_back("QEMU_NET_OPTS", "restrict=on");
-    a = {"-qmp", qmp};
-    a.insert(a.end(), shell_args.begin(), shell_args.end());
-    a.insert(a.end(), {"-device", "virtio-rng-pci", "-serial", "stdio"});
-    if (!config.allow_reboot) a.push_back("-no-reboot");
-    if (!display) a.push_back("-nographic");
-    if (accel_explicit) {
-      a.push_back("-machine");
-      a.push_back(fmt::format("accel={}", to_string(accel)));
-    }
-  } else {
-    l.program = config.qemu_binary;
-    const bool multi = config.vcpus > 1;
-    a = {"-name", config.name, "-nodefaults", "-no-user-config", "-machine", "pc"};
-    const std::string tcg = multi ? "tcg,thread=multi" : "tcg";
-    switch (accel) {
-      case Accel::kvm:
-        a.insert(a.end(), {"-accel", "kvm"});
-        break;
-      case Accel::tcg:
-        a.insert(a.end(), {"-accel", tcg});
-        break;
-      case Accel::kvm_or_tcg:
-        a.insert(a.end(), {"-accel", "kvm", "-accel", tcg});
-        break;
-    }
-    a.insert(a.end(), {"-cpu", "max", "-m", std::to_string(config.memory_mib), "-smp",
-                       std::to_string(config.vcpus)});
-    if (!bios.empty()) a.insert(a.end(), {"-bios", bios});
-    a.insert(a.end(), {"-kernel", config.kernel.string()});
-    if (!config.initrd.empty()) a.insert(a.end(), {"-initrd", config.initrd.string()});
-    if (!config.cmdline.empty()) a.insert(a.end(), {"-append", config.cmdline});
-    // Fresh disks are qcow2, so snapshots can hold their state.
-    for (std::size_t i = 0; i < config.disks.size(); ++i) {
-      const auto& d = config.disks[i];
-      const bool fresh = d.size_mib > 0;
-      a.push_back("-drive");
-      a.push_back(fmt::format("file={},format={},if=virtio{}",
-                              fresh ? qemu_fresh_disk_path(paths, i).string() : d.path.string(),
-                              fresh ? std::string("qcow2") : d.format,
-                              d.read_only ? ",readonly=on" : ""));
-    }
-    // eth0: user-mode networking as in NixOS, but isolated (restrict=on: no packet leaves for
-    // the host or the outside; forward_port's rules still work; ipv6=off: no router
-    // advertisement gives the guest an IPv6 default route). Then one card per vlan.
-    a.insert(a.end(),
-             {"-netdev", "user,id=user.0,restrict=on,ipv6=off", "-device",
-              fmt::format("virtio-net-pci,netdev=user.0,mac={},romfile=", net::user_net_mac)});
-    for (const auto& link : network.links) {
-      a.push_back("-netdev");
-      if (!link.tap.empty())
-        a.push_back(fmt::format("tap,id={},ifname={},script=no,downscript=no",
-                                link.iface.netdev_id(), link.tap));
-      else
-        a.push_back(fmt::format("vde,id={},sock={}", link.iface.netdev_id(), link.vde_socket));
-      a.push_back("-device");
-      a.push_back(fmt::format("virtio-net-pci,netdev={},mac={},romfile=", link.iface.netdev_id(),
-                              link.iface.mac));
-    }
-    a.insert(a.end(), shell_args.begin(), shell_args.end());
-    // A standard VGA card gives the guest a screen (its text console, tty1..) that screendump
-    // reads while nothing shows it (-display none); the pc machine's PS/2 keyboard takes
-    // send-key.
-    a.insert(a.end(), {"-device", "virtio-rng-pci", "-device", "VGA", "-qmp", qmp, "-serial",
-                       "stdio", "-display", "none"});
-    if (!config.allow_reboot) a.push_back("-no-reboot");
-  }
-  // A snapshot restore loads the saved state before the CPUs ever run.
-  if (paused) a.push_back("-S");
-  a.insert(a.end(), config.qemu_args.begin(), config.qemu_args.end());
-  return l;
-}
-
-std::string qemu_img_program(const std::string& qemu_program) {
-  const auto slash = qemu_program.rfind('/');
-  if (slash == std::string::npos) return "qemu-img";
-  auto sibling = qemu_program.substr(0, slash + 1) + "qemu-img";
-  std::error_code ec;
-  return fs::exists(sibling, ec) ? sibling : std::string("qemu-img");
-}
-
 namespace {
-
-std::string quote_arg(const std::string& s) {
-  if (!s.empty() && s.find_first_of(" \t\n'\"\\$`;&|<>()*?[]{}!#~") == std::string::npos) return s;
-  return shell_quote(s);
-}
 
 class QemuBackend final : public Backend,
                           public Screen,
@@ -397,8 +260,7 @@ class QemuBackend final : public Backend,
     const std::string bios;
     const auto launch = qemu_launch(config_, paths_, sockets_, accel, accel_explicit, display, bios,
                                     network_, paused);
-    command_line_ = quote_arg(launch.program);
-    for (const auto& arg : launch.args) command_line_ += " " + quote_arg(arg);
+    command_line_ = qemu_command_line(launch);
 
     process::SpawnSpec spec{launch.program, launch.args, launch.env, launch.cwd};
     // On the TAP path QEMU runs inside the test's namespace, where its TAPs are.

@@ -36,6 +36,9 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
                        const std::string& bios, const net::Attachment& network = {},
                        bool paused = false);
 
+/// The launch as one shell command line, each word quoted where it needs it (command_line()).
+std::string qemu_command_line(const QemuLaunch& launch);
+
 /// Where QEMU keeps the machine's fresh disk number `index`: a qcow2 image in the state directory
 /// (qcow2, so internal snapshots can hold its state).
 std::filesystem::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index);
