@@ -16,11 +16,9 @@
 
 namespace attest::net::wire {
 
-using namespace std::chrono_literals;
-
 // Every request is answered well within this (the holder's own connect timeout is shorter); a
 // holder that does not answer is stuck, and the caller gets an error rather than a hang.
-constexpr auto request_timeout = 5s;
+constexpr std::chrono::seconds request_timeout{5};
 constexpr int holder_connect_timeout_s = 3;
 constexpr std::size_t max_message = 64 * 1024;
 constexpr int holder_fd = 3;
