@@ -140,18 +140,123 @@ std::vector<unsigned> get_vlans(const json& v, std::string_view field, const Con
   return out;
 }
 
-MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& base,
-                            const Context& file_ctx) {
-  Context ctx = file_ctx.machine(fmt::format("#{}", index + 1));
+/// Checks a machine's object and name (calling it #<index+1> in messages) and returns the name.
+std::string parse_machine_name(const json& m, std::size_t index, const Context& file_ctx) {
+  const Context ctx = file_ctx.machine(fmt::format("#{}", index + 1));
   if (!m.is_object()) ctx.fail("", fmt::format("expected an object, got {}", json_type_name(m)));
   if (!m.contains("name")) ctx.fail("name", "missing (every machine needs a name)");
-  MachineConfig mc;
-  mc.name = get_string(m["name"], "name", ctx);
-  if (!valid_name(mc.name))
+  std::string name = get_string(m["name"], "name", ctx);
+  if (!valid_name(name))
     ctx.fail("name", fmt::format("'{}' is not a valid machine name (use 1-64 letters, digits, "
                                  "'-' or '_')",
-                                 mc.name));
-  ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
+                                 name));
+  return name;
+}
+
+/// Reads the fields that say what the machine boots and with what (backend to accel).
+void parse_boot_fields(const json& m, const fs::path& base, const Context& ctx, MachineConfig& mc) {
+  if (m.contains("backend")) mc.backend = get_string(m["backend"], "backend", ctx);
+  if (m.contains("start_command"))
+    mc.start_command = get_path(m["start_command"], "start_command", base, ctx);
+  if (m.contains("kernel")) mc.kernel = get_path(m["kernel"], "kernel", base, ctx);
+  if (m.contains("initrd")) mc.initrd = get_path(m["initrd"], "initrd", base, ctx);
+  if (m.contains("cmdline")) mc.cmdline = get_string(m["cmdline"], "cmdline", ctx);
+  if (m.contains("memory_mib"))
+    mc.memory_mib = get_uint(m["memory_mib"], "memory_mib", 16, 1u << 20, ctx);
+  if (m.contains("vcpus")) mc.vcpus = get_uint(m["vcpus"], "vcpus", 1, 255, ctx);
+  if (m.contains("accel")) {
+    const auto a = get_string(m["accel"], "accel", ctx);
+    if (a != "kvm" && a != "tcg" && a != "kvm:tcg")
+      ctx.fail("accel", fmt::format("'{}' is not one of kvm, tcg, kvm:tcg", a));
+    mc.accel = parse_accel(a);
+  }
+}
+
+/// Reads the fields that choose the VMM programs and their extra arguments.
+void parse_vmm_fields(const json& m, const Context& ctx, MachineConfig& mc) {
+  if (m.contains("qemu_binary")) {
+    mc.qemu_binary = get_string(m["qemu_binary"], "qemu_binary", ctx);
+    if (mc.qemu_binary.empty()) ctx.fail("qemu_binary", "expected a program, got an empty string");
+  }
+  for (auto [key, target] : {std::pair{"firecracker_binary", &mc.firecracker_binary},
+                             std::pair{"cloud_hypervisor_binary", &mc.cloud_hypervisor_binary}}) {
+    if (!m.contains(key)) continue;
+    *target = get_string(m[key], key, ctx);
+    if (target->empty()) ctx.fail(key, "expected a program, got an empty string");
+  }
+  if (m.contains("qemu_args")) {
+    const auto& a = m["qemu_args"];
+    if (!a.is_array())
+      ctx.fail("qemu_args", fmt::format("expected an array of strings, got {}", json_type_name(a)));
+    for (std::size_t i = 0; i < a.size(); ++i)
+      mc.qemu_args.push_back(get_string(a[i], fmt::format("qemu_args[{}]", i), ctx));
+  }
+}
+
+/// Reads the boot timeout, reboot and network fields (boot_timeout to node_number).
+void parse_run_fields(const json& m, const Context& ctx, MachineConfig& mc) {
+  if (m.contains("boot_timeout"))
+    mc.boot_timeout = get_seconds(m["boot_timeout"], "boot_timeout", ctx);
+  if (m.contains("allow_reboot"))
+    mc.allow_reboot = get_bool(m["allow_reboot"], "allow_reboot", ctx);
+  if (m.contains("vlans")) mc.vlans = get_vlans(m["vlans"], "vlans", ctx);
+  if (m.contains("configure_network"))
+    mc.configure_network = get_bool(m["configure_network"], "configure_network", ctx);
+  if (m.contains("node_number"))
+    mc.node_number = get_uint(m["node_number"], "node_number", 1, 254, ctx);
+}
+
+/// Reads the macs object (vlan number → MAC address) into the machine's macs.
+void parse_macs(const json& macs, const Context& ctx, MachineConfig& mc) {
+  if (!macs.is_object())
+    ctx.fail("macs", fmt::format("expected an object from vlan numbers to MAC addresses, got {}",
+                                 json_type_name(macs)));
+  for (const auto& [key, value] : macs.items()) {
+    const auto field = fmt::format("macs.{}", key);
+    unsigned vlan = 0;
+    const auto [end, err] = std::from_chars(key.data(), key.data() + key.size(), vlan);
+    if (err != std::errc() || end != key.data() + key.size() || vlan < 1 || vlan > 254)
+      ctx.fail(field, "expected a vlan number (1..254) as the key");
+    mc.macs[vlan] = get_string(value, field, ctx);
+  }
+}
+
+/// Reads one entry of disks, `field` being its name in messages ("disks[0]").
+DiskConfig parse_disk(const json& disk, const std::string& field, const fs::path& base,
+                      const Context& ctx) {
+  if (!disk.is_object())
+    ctx.fail(field, fmt::format("expected an object, got {}", json_type_name(disk)));
+  for (const auto& [key, value] : disk.items())
+    if (key != "path" && key != "format" && key != "read_only" && key != "size_mib" && key != "id")
+      ctx.fail(fmt::format("{}.{}", field, key),
+               "unknown field in a disk (known fields: path, format, read_only, size_mib, id)");
+  const bool has_path = disk.contains("path");
+  const bool has_size = disk.contains("size_mib");
+  if (has_path == has_size)
+    ctx.fail(field, has_path ? "give either path or size_mib, not both"
+                             : "missing path (an image) or size_mib (a fresh disk)");
+  DiskConfig dc;
+  if (has_path) dc.path = get_path(disk["path"], field + ".path", base, ctx);
+  if (has_size) dc.size_mib = get_uint(disk["size_mib"], field + ".size_mib", 1, 16u << 20, ctx);
+  if (disk.contains("format")) dc.format = get_string(disk["format"], field + ".format", ctx);
+  if (disk.contains("id")) dc.id = get_string(disk["id"], field + ".id", ctx);
+  if (disk.contains("read_only"))
+    dc.read_only = get_bool(disk["read_only"], field + ".read_only", ctx);
+  return dc;
+}
+
+/// Reads the disks array into the machine's disks.
+void parse_disks(const json& d, const fs::path& base, const Context& ctx, MachineConfig& mc) {
+  if (!d.is_array()) ctx.fail("disks", fmt::format("expected an array, got {}", json_type_name(d)));
+  for (std::size_t i = 0; i < d.size(); ++i)
+    mc.disks.push_back(parse_disk(d[i], fmt::format("disks[{}]", i), base, ctx));
+}
+
+MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& base,
+                            const Context& file_ctx) {
+  MachineConfig mc;
+  mc.name = parse_machine_name(m, index, file_ctx);
+  const Context ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
   check_keys(m,
              {"name",
               "backend",
@@ -174,91 +279,11 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
               "macs",
               "configure_network"},
              ctx, "a machine");
-  if (m.contains("backend")) mc.backend = get_string(m["backend"], "backend", ctx);
-  if (m.contains("start_command"))
-    mc.start_command = get_path(m["start_command"], "start_command", base, ctx);
-  if (m.contains("kernel")) mc.kernel = get_path(m["kernel"], "kernel", base, ctx);
-  if (m.contains("initrd")) mc.initrd = get_path(m["initrd"], "initrd", base, ctx);
-  if (m.contains("cmdline")) mc.cmdline = get_string(m["cmdline"], "cmdline", ctx);
-  if (m.contains("memory_mib"))
-    mc.memory_mib = get_uint(m["memory_mib"], "memory_mib", 16, 1u << 20, ctx);
-  if (m.contains("vcpus")) mc.vcpus = get_uint(m["vcpus"], "vcpus", 1, 255, ctx);
-  if (m.contains("accel")) {
-    const auto a = get_string(m["accel"], "accel", ctx);
-    if (a != "kvm" && a != "tcg" && a != "kvm:tcg")
-      ctx.fail("accel", fmt::format("'{}' is not one of kvm, tcg, kvm:tcg", a));
-    mc.accel = parse_accel(a);
-  }
-  if (m.contains("qemu_binary")) {
-    mc.qemu_binary = get_string(m["qemu_binary"], "qemu_binary", ctx);
-    if (mc.qemu_binary.empty()) ctx.fail("qemu_binary", "expected a program, got an empty string");
-  }
-  for (auto [key, target] : {std::pair{"firecracker_binary", &mc.firecracker_binary},
-                             std::pair{"cloud_hypervisor_binary", &mc.cloud_hypervisor_binary}}) {
-    if (!m.contains(key)) continue;
-    *target = get_string(m[key], key, ctx);
-    if (target->empty()) ctx.fail(key, "expected a program, got an empty string");
-  }
-  if (m.contains("qemu_args")) {
-    const auto& a = m["qemu_args"];
-    if (!a.is_array())
-      ctx.fail("qemu_args", fmt::format("expected an array of strings, got {}", json_type_name(a)));
-    for (std::size_t i = 0; i < a.size(); ++i)
-      mc.qemu_args.push_back(get_string(a[i], fmt::format("qemu_args[{}]", i), ctx));
-  }
-  if (m.contains("boot_timeout"))
-    mc.boot_timeout = get_seconds(m["boot_timeout"], "boot_timeout", ctx);
-  if (m.contains("allow_reboot"))
-    mc.allow_reboot = get_bool(m["allow_reboot"], "allow_reboot", ctx);
-  if (m.contains("vlans")) mc.vlans = get_vlans(m["vlans"], "vlans", ctx);
-  if (m.contains("configure_network"))
-    mc.configure_network = get_bool(m["configure_network"], "configure_network", ctx);
-  if (m.contains("node_number"))
-    mc.node_number = get_uint(m["node_number"], "node_number", 1, 254, ctx);
-  if (m.contains("macs")) {
-    const auto& macs = m["macs"];
-    if (!macs.is_object())
-      ctx.fail("macs", fmt::format("expected an object from vlan numbers to MAC addresses, got {}",
-                                   json_type_name(macs)));
-    for (const auto& [key, value] : macs.items()) {
-      const auto field = fmt::format("macs.{}", key);
-      unsigned vlan = 0;
-      const auto [end, err] = std::from_chars(key.data(), key.data() + key.size(), vlan);
-      if (err != std::errc() || end != key.data() + key.size() || vlan < 1 || vlan > 254)
-        ctx.fail(field, "expected a vlan number (1..254) as the key");
-      mc.macs[vlan] = get_string(value, field, ctx);
-    }
-  }
-  if (m.contains("disks")) {
-    const auto& d = m["disks"];
-    if (!d.is_array())
-      ctx.fail("disks", fmt::format("expected an array, got {}", json_type_name(d)));
-    for (std::size_t i = 0; i < d.size(); ++i) {
-      const auto field = fmt::format("disks[{}]", i);
-      const auto& disk = d[i];
-      if (!disk.is_object())
-        ctx.fail(field, fmt::format("expected an object, got {}", json_type_name(disk)));
-      for (const auto& [key, value] : disk.items())
-        if (key != "path" && key != "format" && key != "read_only" && key != "size_mib" &&
-            key != "id")
-          ctx.fail(fmt::format("{}.{}", field, key),
-                   "unknown field in a disk (known fields: path, format, read_only, size_mib, id)");
-      const bool has_path = disk.contains("path");
-      const bool has_size = disk.contains("size_mib");
-      if (has_path == has_size)
-        ctx.fail(field, has_path ? "give either path or size_mib, not both"
-                                 : "missing path (an image) or size_mib (a fresh disk)");
-      DiskConfig dc;
-      if (has_path) dc.path = get_path(disk["path"], field + ".path", base, ctx);
-      if (has_size)
-        dc.size_mib = get_uint(disk["size_mib"], field + ".size_mib", 1, 16u << 20, ctx);
-      if (disk.contains("format")) dc.format = get_string(disk["format"], field + ".format", ctx);
-      if (disk.contains("id")) dc.id = get_string(disk["id"], field + ".id", ctx);
-      if (disk.contains("read_only"))
-        dc.read_only = get_bool(disk["read_only"], field + ".read_only", ctx);
-      mc.disks.push_back(std::move(dc));
-    }
-  }
+  parse_boot_fields(m, base, ctx, mc);
+  parse_vmm_fields(m, ctx, mc);
+  parse_run_fields(m, ctx, mc);
+  if (m.contains("macs")) parse_macs(m["macs"], ctx, mc);
+  if (m.contains("disks")) parse_disks(m["disks"], base, ctx, mc);
   validate(mc, file_ctx.source());
   return mc;
 }

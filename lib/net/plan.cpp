@@ -70,10 +70,10 @@ bool valid_mac(std::string_view mac) {
   return true;
 }
 
-Plan plan_network(const Config& config) {
-  Plan plan;
-  const bool any_vlans = std::any_of(config.machines.begin(), config.machines.end(),
-                                     [](const auto& m) { return !m.vlans.empty(); });
+namespace {
+
+/// Fails when there are more machines than node numbers or a configuration vlan is out of range.
+void check_limits(const Config& config) {
   if (config.machines.size() > max_nodes)
     fail(config, "", "machines",
          fmt::format("{} machines, but a test can have at most {} (node numbers 1..{} are the "
@@ -82,18 +82,19 @@ Plan plan_network(const Config& config) {
   for (unsigned v : config.vlans)
     if (v < 1 || v > max_vlan)
       fail(config, "", "vlans", fmt::format("vlan {} is out of range (1..{})", v, max_vlan));
+}
 
-  // Node numbers: by alphabetical order of names, as NixOS does, unless set.
+/// Each machine's node number, in the configuration's order; fails when one is bad or shared.
+std::vector<unsigned> node_numbers(const Config& config) {
+  // By alphabetical order of names, as NixOS does, unless set.
   std::vector<std::string> sorted;
   for (const auto& m : config.machines) sorted.push_back(m.name);
   std::sort(sorted.begin(), sorted.end());
-  auto number_of = [&](const MachineConfig& m) {
-    const auto rank = std::lower_bound(sorted.begin(), sorted.end(), m.name) - sorted.begin();
-    return m.node_number.value_or(static_cast<unsigned>(rank + 1));
-  };
+  std::vector<unsigned> out;
   std::map<unsigned, std::string> numbers;
   for (const auto& m : config.machines) {
-    const unsigned n = number_of(m);
+    const auto rank = std::lower_bound(sorted.begin(), sorted.end(), m.name) - sorted.begin();
+    const unsigned n = m.node_number.value_or(static_cast<unsigned>(rank + 1));
     if (n < 1 || n > max_nodes)
       fail(config, m.name, "node_number", fmt::format("{} is out of range (1..{})", n, max_nodes));
     if (auto [it, fresh] = numbers.emplace(n, m.name); !fresh)
@@ -101,66 +102,92 @@ Plan plan_network(const Config& config) {
            fmt::format("node number {} is also machine '{}''s: both would get the addresses "
                        "192.168.<vlan>.{} (set node_number to tell them apart)",
                        n, it->second, n));
+    out.push_back(n);
   }
+  return out;
+}
 
-  std::map<std::string, std::string> macs;  // mac → "machine vlan v"
-  std::set<unsigned> vlans;
-  for (const auto& m : config.machines) {
-    Node node;
-    node.name = m.name;
-    node.number = number_of(m);
-    std::set<unsigned> seen;
-    for (std::size_t k = 0; k < m.vlans.size(); ++k) {
-      const unsigned v = m.vlans[k];
-      const auto field = fmt::format("vlans[{}]", k);
-      if (v < 1 || v > max_vlan)
-        fail(config, m.name, field, fmt::format("vlan {} is out of range (1..{})", v, max_vlan));
-      if (!config.vlans.empty() &&
-          std::find(config.vlans.begin(), config.vlans.end(), v) == config.vlans.end())
-        fail(config, m.name, field,
-             fmt::format("unknown vlan {}: the configuration's vlans are [{}]", v,
-                         join(config.vlans)));
-      if (!seen.insert(v).second)
-        fail(config, m.name, field, fmt::format("vlan {} is listed twice", v));
-      vlans.insert(v);
-      Interface iface;
-      iface.vlan = v;
-      iface.index = static_cast<unsigned>(k + 1);
-      iface.mac = mac_for(v, node.number);
-      if (auto it = m.macs.find(v); it != m.macs.end()) iface.mac = lower(it->second);
-      iface.ipv4 = fmt::format("192.168.{}.{}", v, node.number);
-      // The decimal numbers as text, as NixOS writes them (`toString`): vlan 17, node 200 is
-      // 2001:db8:17::200.
-      iface.ipv6 = fmt::format("2001:db8:{}::{}", v, node.number);
-      const auto owner = fmt::format("machine '{}' on vlan {}", m.name, v);
-      if (auto [it, fresh] = macs.emplace(iface.mac, owner); !fresh)
-        fail(config, m.name, m.macs.count(v) ? fmt::format("macs.{}", v) : field,
-             fmt::format("duplicate MAC address {}: {} has it too", iface.mac, it->second));
-      node.interfaces.push_back(std::move(iface));
-    }
-    for (const auto& [v, mac] : m.macs) {
-      if (!seen.count(v))
-        fail(config, m.name, fmt::format("macs.{}", v),
-             fmt::format("the machine is not on vlan {} (its vlans: [{}])", v, join(m.vlans)));
-      if (!valid_mac(mac))
-        fail(config, m.name, fmt::format("macs.{}", v),
-             fmt::format("'{}' is not a MAC address (expected six hex pairs such as "
-                         "52:54:00:12:01:01)",
-                         mac));
-    }
-    plan.nodes.push_back(std::move(node));
+/// Fails when vlan `k` of machine `m` is out of range, unknown or in `seen`; adds it to `seen`.
+void check_vlan(const Config& config, const MachineConfig& m, std::size_t k,
+                const std::string& field, std::set<unsigned>& seen) {
+  const unsigned v = m.vlans[k];
+  if (v < 1 || v > max_vlan)
+    fail(config, m.name, field, fmt::format("vlan {} is out of range (1..{})", v, max_vlan));
+  if (!config.vlans.empty() &&
+      std::find(config.vlans.begin(), config.vlans.end(), v) == config.vlans.end())
+    fail(config, m.name, field,
+         fmt::format("unknown vlan {}: the configuration's vlans are [{}]", v, join(config.vlans)));
+  if (!seen.insert(v).second)
+    fail(config, m.name, field, fmt::format("vlan {} is listed twice", v));
+}
+
+/// The interface of machine `m`, node number `number`, on its vlan `k` (from 0).
+Interface make_interface(const MachineConfig& m, std::size_t k, unsigned number) {
+  const unsigned v = m.vlans[k];
+  Interface iface;
+  iface.vlan = v;
+  iface.index = static_cast<unsigned>(k + 1);
+  iface.mac = mac_for(v, number);
+  if (auto it = m.macs.find(v); it != m.macs.end()) iface.mac = lower(it->second);
+  iface.ipv4 = fmt::format("192.168.{}.{}", v, number);
+  // The decimal numbers as text, as NixOS writes them (`toString`): vlan 17, node 200 is
+  // 2001:db8:17::200.
+  iface.ipv6 = fmt::format("2001:db8:{}::{}", v, number);
+  return iface;
+}
+
+/// Fails when machine `m` sets a MAC for a vlan not in `seen` (its vlans) or one that is malformed.
+void check_macs(const Config& config, const MachineConfig& m, const std::set<unsigned>& seen) {
+  for (const auto& [v, mac] : m.macs) {
+    if (!seen.count(v))
+      fail(config, m.name, fmt::format("macs.{}", v),
+           fmt::format("the machine is not on vlan {} (its vlans: [{}])", v, join(m.vlans)));
+    if (!valid_mac(mac))
+      fail(config, m.name, fmt::format("macs.{}", v),
+           fmt::format("'{}' is not a MAC address (expected six hex pairs such as "
+                       "52:54:00:12:01:01)",
+                       mac));
   }
-  plan.vlans.assign(vlans.begin(), vlans.end());
+}
 
-  // VDE hubs are for backends whose VMM joins them (QEMU's -netdev vde).
-  const auto joins_vde = [](const MachineConfig& m) {
-    const backend::Descriptor* d = backend::find_backend(m.backend);
-    return d && d->vde;
-  };
+/// Lays out machine `m` as node `number`, adding its MACs and vlans to the earlier machines'.
+Node plan_node(const Config& config, const MachineConfig& m, unsigned number,
+               std::map<std::string, std::string>& macs, std::set<unsigned>& vlans) {
+  Node node;
+  node.name = m.name;
+  node.number = number;
+  std::set<unsigned> seen;
+  for (std::size_t k = 0; k < m.vlans.size(); ++k) {
+    const unsigned v = m.vlans[k];
+    const auto field = fmt::format("vlans[{}]", k);
+    check_vlan(config, m, k, field, seen);
+    vlans.insert(v);
+    Interface iface = make_interface(m, k, node.number);
+    const auto owner = fmt::format("machine '{}' on vlan {}", m.name, v);
+    if (auto [it, fresh] = macs.emplace(iface.mac, owner); !fresh)
+      fail(config, m.name, m.macs.count(v) ? fmt::format("macs.{}", v) : field,
+           fmt::format("duplicate MAC address {}: {} has it too", iface.mac, it->second));
+    node.interfaces.push_back(std::move(iface));
+  }
+  check_macs(config, m, seen);
+  return node;
+}
+
+/// Whether the machine's VMM joins VDE hubs (QEMU's -netdev vde), which are for such backends only.
+bool joins_vde(const MachineConfig& m) {
+  const backend::Descriptor* d = backend::find_backend(m.backend);
+  return d && d->vde;
+}
+
+/// The network mode the configuration resolves to, failing when a machine cannot use it.
+NetworkMode resolve_mode(const Config& config) {
+  const bool any_vlans = std::any_of(config.machines.begin(), config.machines.end(),
+                                     [](const auto& m) { return !m.vlans.empty(); });
   const bool all_vde = std::all_of(config.machines.begin(), config.machines.end(), joins_vde);
+  NetworkMode mode = NetworkMode::vde;
   switch (config.network) {
     case NetworkMode::automatic:
-      plan.mode = all_vde ? NetworkMode::vde : NetworkMode::tap;
+      mode = all_vde ? NetworkMode::vde : NetworkMode::tap;
       break;
     case NetworkMode::vde:
       if (!all_vde && any_vlans)
@@ -170,26 +197,45 @@ Plan plan_network(const Config& config) {
                  fmt::format("network \"vde\" works with QEMU only, and this machine uses '{}' "
                              "(use network \"tap\")",
                              m.backend));
-      plan.mode = NetworkMode::vde;
+      mode = NetworkMode::vde;
       break;
     case NetworkMode::tap:
-      plan.mode = NetworkMode::tap;
+      mode = NetworkMode::tap;
       break;
   }
-  if (plan.mode == NetworkMode::tap)
+  if (mode == NetworkMode::tap)
     for (const auto& m : config.machines)
       if (!m.vlans.empty() && !m.start_command.empty())
         fail(config, m.name, "start_command",
              "network \"tap\" needs direct boot (kernel): a NixOS start script brings its own "
              "VDE network cards (use network \"vde\")");
+  return mode;
+}
 
-  // /etc/hosts: every node by its first vlan's addresses (NixOS: primaryIPAddress).
-  plan.hosts = "127.0.0.1 localhost\n::1 localhost\n";
-  for (const auto& n : plan.nodes) {
+/// /etc/hosts: every node by its first vlan's addresses (NixOS: primaryIPAddress).
+std::string hosts_file(const std::vector<Node>& nodes) {
+  std::string hosts = "127.0.0.1 localhost\n::1 localhost\n";
+  for (const auto& n : nodes) {
     if (n.interfaces.empty()) continue;
-    plan.hosts += fmt::format("{} {}\n{} {}\n", n.interfaces.front().ipv4, n.name,
-                              n.interfaces.front().ipv6, n.name);
+    hosts += fmt::format("{} {}\n{} {}\n", n.interfaces.front().ipv4, n.name,
+                         n.interfaces.front().ipv6, n.name);
   }
+  return hosts;
+}
+
+}  // namespace
+
+Plan plan_network(const Config& config) {
+  Plan plan;
+  check_limits(config);
+  const std::vector<unsigned> numbers = node_numbers(config);
+  std::map<std::string, std::string> macs;  // mac → "machine vlan v"
+  std::set<unsigned> vlans;
+  for (std::size_t i = 0; i < config.machines.size(); ++i)
+    plan.nodes.push_back(plan_node(config, config.machines[i], numbers[i], macs, vlans));
+  plan.vlans.assign(vlans.begin(), vlans.end());
+  plan.mode = resolve_mode(config);
+  plan.hosts = hosts_file(plan.nodes);
   return plan;
 }
 
