@@ -87,8 +87,8 @@ awaitable<RaceResult<T>> race(awaitable<T> op, Deadline deadline, Event& abort) 
   auto spawned = asio::co_spawn(ex, std::move(op), asio::deferred);
   auto waiting = timer.async_wait(asio::deferred);
   auto aborting = abort.async_wait();
-  auto group = asio::experimental::make_parallel_group(std::move(spawned), std::move(waiting),
-                                                       std::move(aborting));
+  // The timer's and the event's deferred waits are trivially copyable; the spawned op is not.
+  auto group = asio::experimental::make_parallel_group(std::move(spawned), waiting, aborting);
   RaceResult<T> result;
   if constexpr (std::is_void_v<T>) {
     auto [order, ex_ptr, timer_ec, abort_ec] =

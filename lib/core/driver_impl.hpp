@@ -83,7 +83,7 @@ class DriverImpl {
     std::optional<Value> value;
     std::exception_ptr error;
     asio::co_spawn(io_, std::move(op),
-                   [link, &value, &error](std::exception_ptr e, auto&&... result) {
+                   [link, &value, &error](const std::exception_ptr& e, auto&&... result) {
                      std::lock_guard lock(link->mutex_);
                      error = e;
                      if constexpr (sizeof...(result) > 0)

@@ -44,7 +44,7 @@ CommandResult copy_step(detail::MachineImpl& m, const std::string& cmd,
 void write_via_shell(detail::MachineImpl& m, const std::string& bytes, std::string_view target,
                      const std::string& operation, const Where& where) {
   // The data travels inside the command line; chunks keep each line bounded.
-  constexpr std::size_t chunk = 3 * 1024 * 1024;
+  constexpr std::size_t chunk = std::size_t{3} * 1024 * 1024;
   std::size_t offset = 0;
   do {
     const auto part = std::string_view(bytes).substr(offset, chunk);
@@ -156,7 +156,7 @@ fs::path Machine::copy_from_machine(std::string_view source, const fs::path& tar
     const fs::path src{std::string(source)};
     const std::string base =
         src.filename().empty() ? src.parent_path().filename().string() : src.filename().string();
-    const fs::path dest = dir / base;
+    fs::path dest = dir / base;
     const auto q = shell_quote(source);
     auto is_dir =
         polled(*impl_, operation, impl_->execute("test -d " + q, default_timeout, operation));

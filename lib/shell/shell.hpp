@@ -21,8 +21,7 @@ namespace attest::shell {
 class ChannelError : public std::runtime_error {
  public:
   enum class Kind { eof, shell_exited, malformed, io };
-  ChannelError(Kind kind, std::string message)
-      : std::runtime_error(std::move(message)), kind_(kind) {}
+  ChannelError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const noexcept { return kind_; }
 
  private:
