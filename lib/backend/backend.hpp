@@ -85,6 +85,12 @@ class Backend {
   /// answers the guest's warm reset with a hard reset of its own, which must not end the VMM).
   /// The default does nothing. Throws: BackendError.
   virtual awaitable<void> end_guest_reboot() { co_return; }
+  /// How long past a command's own timeout the host waits for its end before it declares the
+  /// guest frozen: the guest's `timeout -k 5` needs its 5 s and the output its way back. The
+  /// default, 10 s, suits a guest OS; a backend whose guest answers faster may say less.
+  virtual std::chrono::milliseconds command_grace() const noexcept {
+    return std::chrono::seconds(10);
+  }
   /// Asks the guest to power off as a power button would (QEMU: ACPI powerdown; Firecracker:
   /// Ctrl-Alt-Del, after which it exits with the guest's reboot; cloud-hypervisor: the ACPI
   /// power button). Returns once the VMM took the request. Throws: BackendError.

@@ -16,10 +16,13 @@ namespace {
 
 /// How long a benchmark's raw exchange may take before it fails.
 constexpr std::chrono::seconds raw_exchange_timeout{60};
-/// Extra host-side time for a command the guest's `timeout -k 5` already bounds.
-constexpr milliseconds guest_timeout_grace = std::chrono::seconds(10);
-
 }  // namespace
+
+Deadline MachineImpl::host_deadline(milliseconds guest_timeout) const {
+  const auto grace = backend_->command_grace();
+  if (guest_timeout >= milliseconds::max() - grace) return Deadline::max();
+  return deadline_after(guest_timeout + grace);
+}
 
 awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
                                                   const std::string& command,
@@ -70,8 +73,7 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
 awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,
                                              const std::string& command, milliseconds timeout,
                                              const std::string& operation) {
-  co_return co_await run_command(boot, command, timeout,
-                                 deadline_after(timeout + guest_timeout_grace), operation);
+  co_return co_await run_command(boot, command, timeout, host_deadline(timeout), operation);
 }
 
 awaitable<CommandResult> MachineImpl::execute(std::string command, milliseconds timeout,
@@ -79,7 +81,7 @@ awaitable<CommandResult> MachineImpl::execute(std::string command, milliseconds 
   auto boot = co_await ensure_shell(operation);
   const std::optional<milliseconds> guest_timeout =
       timeout == default_timeout ? std::nullopt : std::optional<milliseconds>(timeout);
-  const auto deadline = deadline_after(guest_timeout ? timeout + guest_timeout_grace : timeout);
+  const auto deadline = guest_timeout ? host_deadline(timeout) : deadline_after(timeout);
   const auto t0 = Clock::now();
   auto r = co_await run_command(boot, command, guest_timeout, deadline, operation);
   log_info(name(), fmt::format("{}: `{}` → {} ({}, {} bytes)", operation, excerpt(command, 120),
@@ -127,8 +129,7 @@ awaitable<std::string> MachineImpl::wait_until(std::string command, bool want_su
     // The guest bounds each attempt by what is left (at least a second), so the wait ends on
     // time.
     const auto left = std::max<milliseconds>(s.left(), std::chrono::seconds(1));
-    last = co_await run_command(boot, command, left, deadline_after(left + guest_timeout_grace),
-                                wait.operation);
+    last = co_await run_command(boot, command, left, host_deadline(left), wait.operation);
     co_return (last.status == 0) == want_success ? Attempt::done : Attempt::again;
   };
   if (co_await poll(boot, wait, schedule, std::move(attempt)) == Attempt::done)

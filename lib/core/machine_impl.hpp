@@ -154,6 +154,9 @@ class MachineImpl {
   awaitable<shell::Result> run_command(std::shared_ptr<Boot> boot, const std::string& command,
                                        std::optional<std::chrono::milliseconds> guest_timeout,
                                        Deadline deadline, const std::string& operation);
+  /// The host's deadline for a command the guest bounds with `guest_timeout`: that timeout plus
+  /// the backend's command_grace() (saturating: milliseconds::max() gives no deadline).
+  Deadline host_deadline(std::chrono::milliseconds guest_timeout) const;
   awaitable<void> wait_exit(Deadline deadline, const std::string& operation,
                             std::chrono::milliseconds timeout);
   void on_console(std::string_view bytes);

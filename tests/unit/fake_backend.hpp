@@ -59,6 +59,9 @@ struct FakeControls {
   /// The capabilities the fake backend reports.
   bool can_reboot = true;
   bool can_snapshot = true;
+  /// The backend's command_grace(): how long past a command's own timeout the host waits for a
+  /// frozen guest.
+  std::chrono::milliseconds command_grace{std::chrono::seconds(10)};
 
   /// Records a begin_guest_reboot (true) or end_guest_reboot (false) call (on the I/O thread).
   void record_guest_reboot(bool reset);
@@ -98,6 +101,9 @@ class FakeBackend final : public backend::Backend {
   std::string_view vmm_name() const noexcept override { return "attest-fake-vmm"; }
   bool has(Capability c) const noexcept override;
   std::string lacking(Capability c) const override;
+  std::chrono::milliseconds command_grace() const noexcept override {
+    return controls_.command_grace;
+  }
 
   awaitable<void> start(backend::Events events, net::Attachment network) override;
   shell::Transport& transport() override { return *transport_; }
