@@ -5,8 +5,10 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -59,6 +61,46 @@ class Event {
   asio::steady_timer timer_;
   bool set_ = false;
 };
+
+/// Runs `fn`, blocking host work (copying files, running tar), on `pool` and resumes on the
+/// calling coroutine's executor with its result or exception, so that the I/O thread stays free
+/// meanwhile. Cancelling the wait (a race's deadline or abort) abandons the result at once; the
+/// work itself runs to its end on the pool, so `fn` must own what it uses.
+template <class F>
+awaitable<std::invoke_result_t<F&>> host_work(asio::thread_pool& pool, F fn) {
+  using T = std::invoke_result_t<F&>;
+  using Value = std::conditional_t<std::is_void_v<T>, bool, T>;
+  struct Outcome {
+    explicit Outcome(const asio::any_io_executor& ex) : done(ex) {}
+    Event done;  // set on the calling executor
+    std::optional<Value> value;
+    std::exception_ptr error;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto outcome = std::make_shared<Outcome>(ex);
+  asio::post(pool, [outcome, ex, fn = std::move(fn)]() mutable {
+    std::optional<Value> value;
+    std::exception_ptr error;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        fn();
+        value.emplace(true);
+      } else {
+        value.emplace(fn());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    asio::post(ex, [outcome, value = std::move(value), error]() mutable {
+      outcome->value = std::move(value);
+      outcome->error = error;
+      outcome->done.set();
+    });
+  });
+  co_await outcome->done.wait();
+  if (outcome->error) std::rethrow_exception(outcome->error);
+  if constexpr (!std::is_void_v<T>) co_return std::move(*outcome->value);
+}
 
 /// How a race ended.
 enum class RaceEnd { done, deadline, aborted };

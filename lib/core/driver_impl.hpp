@@ -72,6 +72,16 @@ class DriverImpl {
     return asio::co_spawn(io_, std::move(op), asio::use_future).get();
   }
 
+  /// Runs blocking host work `fn` (copying files, running tar) off the I/O thread and resumes
+  /// there with its result (async.hpp's host_work: a race's deadline or abort ends the wait).
+  template <class F>
+  awaitable<std::invoke_result_t<F&>> host_work(F fn) {
+    return detail::host_work(host_pool_, std::move(fn));
+  }
+
+  /// The pool host_work runs on (for work nobody waits for, such as removing a copy's files).
+  asio::thread_pool& host_pool() noexcept { return host_pool_; }
+
   /// Like run(), but while waiting, checks the polling conditions for `machine`'s `operation`
   /// whenever the coroutine asks through `link` (waits do before each attempt).
   template <class T>
@@ -158,6 +168,9 @@ class DriverImpl {
 
   Config config_;
   asio::io_context io_;
+  /// Blocking host work of the machines' operations (host_work). After io_: it is joined, and
+  /// its last completions posted, before io_ goes.
+  asio::thread_pool host_pool_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
   Event global_abort_;

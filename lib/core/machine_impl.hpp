@@ -58,6 +58,17 @@ class MachineImpl {
                                     std::chrono::milliseconds timeout, std::string operation,
                                     std::string waiting_for,
                                     std::shared_ptr<CallerLink> link = nullptr);
+  // File copies (machine_copy.cpp): one operation each under one deadline, the polling
+  // conditions checked through `link` before every guest step after the first.
+  awaitable<void> copy_from_host(std::filesystem::path source, std::string target,
+                                 std::string operation, std::shared_ptr<CallerLink> link);
+  awaitable<void> copy_from_host_via_shell(std::filesystem::path source, std::string target,
+                                           std::string operation, std::shared_ptr<CallerLink> link);
+  /// Returns the copy's path under the output directory.
+  awaitable<std::filesystem::path> copy_from_machine(std::string source,
+                                                     std::filesystem::path target_dir,
+                                                     std::string operation,
+                                                     std::shared_ptr<CallerLink> link);
   awaitable<void> wait_for_console_text(std::string regex, std::chrono::milliseconds timeout);
   awaitable<std::string> console_log();
   awaitable<void> shutdown(std::chrono::milliseconds timeout);
@@ -167,6 +178,25 @@ class MachineImpl {
   static void abort_boot(Boot& boot);
   /// Waits for a new guest shell on the same connection (after a guest reboot).
   void rearm_shell(const std::shared_ptr<Boot>& boot);
+  // A copy's steps (machine_copy.cpp).
+  struct Copy;
+  /// The copy's shell (the machine started if need be) and its deadline.
+  awaitable<Copy> begin_copy(std::string operation, std::shared_ptr<CallerLink> link);
+  /// Runs one guest step of `copy`; with `what`, a non-zero status throws CommandFailed naming it.
+  awaitable<shell::Result> copy_command(Copy& copy, const std::string& command,
+                                        std::string_view what);
+  /// Runs host work `fn` of `copy` off the I/O thread, against the copy's deadline and the
+  /// machine's abort ("while DURING" in the error).
+  template <class F>
+  awaitable<std::invoke_result_t<F&>> copy_host_step(Copy& copy, std::string during, F fn);
+  /// Whether the guest has the host's shared directory at /tmp/shared: a marker file the host
+  /// writes there must be visible in the guest.
+  awaitable<bool> mounts_shared_dir(Copy& copy);
+  /// Writes `bytes` to `target` in the guest through the shell, in base64 chunks.
+  awaitable<void> write_via_shell(Copy& copy, std::shared_ptr<const std::string> bytes,
+                                  std::string target);
+  awaitable<void> copy_in_shared_dir(Copy& copy, std::filesystem::path source, std::string target);
+  awaitable<void> copy_in_tar(Copy& copy, std::filesystem::path source, std::string target);
   /// Runs a helper command of a compound operation (not logged as a command of its own).
   awaitable<shell::Result> helper(const std::shared_ptr<Boot>& boot, const std::string& command,
                                   std::chrono::milliseconds timeout, const std::string& operation);

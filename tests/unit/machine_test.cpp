@@ -1,5 +1,5 @@
 // MachineImpl's state machine (lib/core/machine_impl.cpp, its operation runner run_step, and
-// its parts machine_{boot,command,power,snapshot,screen,systemd}.cpp) through the public
+// its parts machine_{boot,command,copy,power,snapshot,screen,systemd}.cpp) through the public
 // attest::Driver / attest::Machine API, on machines of the fake backend (fake_backend.hpp,
 // registered through the backend registry) whose VMM is attest-fake-vmm (fake_vmm.cpp: a host
 // bash behind the backdoor protocol). The guest misbehaves on demand from
@@ -25,6 +25,7 @@
 //   wait_until: the machine goes down between attempts .. the_machine_going_down_during_a_wait
 //   wait_for_console_text: down before a match .......... wait_for_console_text_and_a_vmm_exit
 //   reboot: the VMM exits while rebooting ............... reboot_errors
+//   a copy: the VMM exits during one of its steps ....... a_copy_ends_when_the_machine_goes_down
 //   not covered: connect failing otherwise ("connecting to the guest shell failed": the
 //     connection closing before the banner while the VMM runs on costs the fixed 1 s
 //     exit_settle, as the_connection_closing_mid_command does; fake_vmm's `hangup` reaches it);
@@ -48,6 +49,8 @@
 //     raw_exchange, the screen's bounded() and poll(), next_qmp_event (QMP).
 // CommandFailed
 //   succeed / fail (the facade) ......................... commands_status_and_output
+//   a copy's guest step fails; copy_from_machine cannot
+//     read the guest's file ............................. copies_between_host_and_guest
 //   get_unit_property (checked_unit_info) ............... wait_for_unit_and_unit_errors
 //   not covered: get_tty_text, dump_tty_contents, window names and forward_port's guest step
 //     (they need /dev/vcs*, xwininfo or a user-mode network card in the guest: tests/vm/).
@@ -72,17 +75,20 @@
 //   invalid snapshot names, snapshots of a stopped
 //   machine ............................................. snapshot_names_are_checked
 //   a missing snapshot .................................. snapshot_create_and_restore
+//   copy_from_host of a missing file .................... copies_between_host_and_guest
 //   not covered: a snapshot or screenshot directory that cannot be made, OCR failures.
 // ProtocolError
 //   not covered: a malformed end of output cannot be produced by a guest (the end marker's nonce
 //   is never sent literally); framing_test.cpp and shell_test.cpp cover the framing.
 // PollingConditionError (the driver's, checked before commands and, through MachineImpl's
 //   CallerLink, between a wait's attempts) ............. wait_until_succeeds_and_fails
+//   (and between a copy's guest steps) .................. copies_between_host_and_guest
 //
 // Behaviour of MachineImpl these tests found wrong, fixed with them:
 // the_vmm_killed_while_its_guest_holds_the_connection (a raw boost::system::system_error escaped
 // instead of the BootError) and a_guest_resetting_itself_mid_command (the command hung until its
 // deadline and the machine could not reconnect afterwards).
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <signal.h>
 #include <unistd.h>
@@ -681,6 +687,87 @@ TEST_F(machine_test, global_timeout_while_waiting_for_the_shell) {
   EXPECT_EQ(e->operation(), "connect");
   EXPECT_THAT(e->what(), HasSubstr("machine 'm': waiting for the guest shell: the global timeout "
                                    "of 300ms expired"));
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The fake guest's files are the host's and it mounts no shared directory, so copies into it go
+// the shell's way: a probe, a staging directory, the archive in base64 and its unpacking, each a
+// guest step under the copy's one deadline.
+TEST_F(machine_test, copies_between_host_and_guest) {
+  auto& m = make_machine();
+  const auto guest = dir_ / "guest";
+  fs::create_directories(guest);
+  const auto site = dir_ / "site";
+  fs::create_directories(site / "bin");
+  std::ofstream(site / "index.html") << "hello\n";
+  std::ofstream(site / "bin" / "run") << "#!/bin/sh\n";
+  fs::permissions(site / "bin" / "run", fs::perms::owner_exec, fs::perm_options::add);
+  int checks = 0;
+  auto condition = driver_->polling_condition(
+      "counted",
+      [&] {
+        ++checks;
+        return true;
+      },
+      0ms);
+  m.copy_from_host(site, (guest / "www").string());
+  // Before the copy and before each guest step after the first (as each of NixOS's commands).
+  EXPECT_EQ(checks, 4);
+  condition.release();
+  EXPECT_EQ(read_file(guest / "www" / "index.html"), "hello\n");
+  EXPECT_EQ(m.execute("test -x " + shell_quote((guest / "www" / "bin" / "run").string())).status,
+            0);
+  // Into an existing directory: the copy goes inside it under its own name.
+  m.copy_from_host(site / "index.html", (guest / "www" / "bin").string());
+  EXPECT_EQ(read_file(guest / "www" / "bin" / "index.html"), "hello\n");
+  m.copy_from_host_via_shell(site / "index.html", (guest / "single").string());
+  EXPECT_EQ(read_file(guest / "single"), "hello\n");
+
+  EXPECT_EQ(m.copy_from_machine((guest / "single").string()), dir_ / "out" / "single");
+  EXPECT_EQ(read_file(dir_ / "out" / "single"), "hello\n");
+  EXPECT_EQ(m.copy_from_vm((guest / "www").string(), "back"), dir_ / "out" / "back" / "www");
+  EXPECT_EQ(read_file(dir_ / "out" / "back" / "www" / "index.html"), "hello\n");
+
+  const auto missing = (dir_ / "missing").string();
+  auto no_source = error_of<Error>([&] { m.copy_from_host(missing, "/x"); });
+  ASSERT_TRUE(no_source);
+  EXPECT_THAT(no_source->what(),
+              HasSubstr(fmt::format("machine 'm': copy_from_host({0}, /x): cannot read {0}: no "
+                                    "such file or directory",
+                                    missing)));
+  auto no_guest_file = error_of<CommandFailed>([&] { (void)m.copy_from_machine(missing); });
+  ASSERT_TRUE(no_guest_file);
+  EXPECT_THAT(no_guest_file->what(),
+              HasSubstr(fmt::format("machine 'm': copy_from_machine({0}): cannot read {0} in the "
+                                    "guest (exit code 1)",
+                                    missing)));
+  auto unwritable = error_of<CommandFailed>([&] { m.copy_from_host(site, "/proc/attest-no"); });
+  ASSERT_TRUE(unwritable);
+  EXPECT_THAT(unwritable->what(), HasSubstr("unpacking the copy failed (exit code 1)"));
+}
+
+// A machine that goes down in the middle of a copy ends it with the BootError saying how.
+TEST_F(machine_test, a_copy_ends_when_the_machine_goes_down) {
+  const auto bin = dir_ / "guest-bin";
+  fs::create_directories(bin);
+  // The guest's tar crashes the VMM instead of unpacking.
+  std::ofstream(bin / "tar") << ask_vmm("exit 7") << "\nsleep 10\n";
+  fs::permissions(bin / "tar", fs::perms::owner_all);
+  controls_.guest_path = bin;
+  auto& m = make_machine();
+  std::ofstream(dir_ / "file") << "data\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  auto e = error_of<BootError>([&] { m.copy_from_host(dir_ / "file", "/tmp/attest-never"); });
+  ASSERT_TRUE(e);
+  EXPECT_LT(since(t0), 5s);
+  EXPECT_EQ(e->operation(),
+            fmt::format("copy_from_host({}, /tmp/attest-never)", (dir_ / "file").string()));
+  EXPECT_THAT(e->what(), HasSubstr("attest-fake-vmm exited with exit status 7"));
+  EXPECT_EQ(e->end().exit_code, 7);
 }
 
 TEST_F(machine_test, wait_until_succeeds_and_fails) {
