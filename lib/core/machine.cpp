@@ -61,39 +61,13 @@ CommandResult Machine::execute(std::string_view command, milliseconds timeout, W
 
 std::string Machine::succeed(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
-    auto r = polled(*impl_, "succeed", impl_->execute(std::string(command), timeout, "succeed"));
-    if (r.status != 0) {
-      // The message is built before the output moves into the error.
-      std::string meaning;
-      if (r.status == 124 && timeout != default_timeout)
-        meaning = fmt::format(": it ran out of its {} timeout", detail::format_duration(timeout));
-      else if (r.status == 127)
-        meaning = detail::missing_program_note;
-      auto message = fmt::format(
-          "machine '{}': command `{}` failed (exit code {}{}){}{}\n(its stderr is not captured: "
-          "it went to the guest's serial console, the '{} # ' lines of the log and {})",
-          name(), detail::excerpt(command, 400), r.status, meaning,
-          r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000), name(),
-          impl_->console_log_path().string());
-      throw CommandFailed(std::move(message), name(), "succeed", std::string(command), r.status,
-                          std::move(r.output), where);
-    }
-    return std::move(r.output);
+    return polled(*impl_, "succeed", impl_->expect(std::string(command), timeout, true, "succeed"));
   });
 }
 
 std::string Machine::fail(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
-    auto r = polled(*impl_, "fail", impl_->execute(std::string(command), timeout, "fail"));
-    if (r.status == 0) {
-      auto message =
-          fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
-                      detail::excerpt(command, 400),
-                      r.output.empty() ? "" : "\noutput: ", detail::excerpt(r.output, 2000));
-      throw CommandFailed(std::move(message), name(), "fail", std::string(command), r.status,
-                          std::move(r.output), where);
-    }
-    return std::move(r.output);
+    return polled(*impl_, "fail", impl_->expect(std::string(command), timeout, false, "fail"));
   });
 }
 

@@ -89,6 +89,32 @@ awaitable<CommandResult> MachineImpl::execute(std::string command, milliseconds 
   co_return CommandResult{r.status, std::move(r.output)};
 }
 
+awaitable<std::string> MachineImpl::expect(std::string command, milliseconds timeout, bool success,
+                                           std::string operation) {
+  auto r = co_await execute(command, timeout, operation);
+  if ((r.status == 0) == success) co_return std::move(r.output);
+  std::string message;
+  if (success) {
+    std::string meaning;
+    if (r.status == 124 && timeout != default_timeout)
+      meaning = fmt::format(": it ran out of its {} timeout", format_duration(timeout));
+    else if (r.status == 127)
+      meaning = missing_program_note;
+    message = fmt::format(
+        "machine '{}': command `{}` failed (exit code {}{}){}{}\n(its stderr is not captured: it "
+        "went to the guest's serial console, the '{} # ' lines of the log and {})",
+        name(), excerpt(command, 400), r.status, meaning,
+        r.output.empty() ? "" : "\noutput: ", excerpt(r.output, 2000), name(),
+        console_log_path().string());
+  } else {
+    message = fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),
+                          excerpt(command, 400),
+                          r.output.empty() ? "" : "\noutput: ", excerpt(r.output, 2000));
+  }
+  throw CommandFailed(std::move(message), name(), std::move(operation), std::move(command),
+                      r.status, std::move(r.output));
+}
+
 awaitable<MachineImpl::Attempt> MachineImpl::poll(std::shared_ptr<Boot> boot, const Wait& wait,
                                                   PollSchedule& schedule, AttemptFn attempt) {
   log_info(name(), fmt::format("{}: waiting for {}", wait.operation, wait.waiting_for));

@@ -52,6 +52,10 @@ class MachineImpl {
   awaitable<bool> is_up();
   awaitable<CommandResult> execute(std::string command, std::chrono::milliseconds timeout,
                                    std::string operation);
+  /// Runs `command` once (succeed, fail): returns its output when its success equals `success`,
+  /// else throws the CommandFailed saying so.
+  awaitable<std::string> expect(std::string command, std::chrono::milliseconds timeout,
+                                bool success, std::string operation);
   /// Runs `command` until its success equals `want_success`; returns the last output.
   /// With `link`, the polling conditions are checked before each attempt after the first.
   awaitable<std::string> wait_until(std::string command, bool want_success,
