@@ -149,9 +149,7 @@ awaitable<void> MachineImpl::set_vlan_links(bool up, std::string operation) {
                             operation),
                 name(), operation);
   log_info(name(), up ? "unblocking the vlan links" : "blocking the vlan links");
-  // On the TAP path the driver owns the cables (the machine's TAPs in its namespace); on VDE
-  // hubs only the VMM can pull them.
-  if (plan.mode == NetworkMode::tap)
+  if (driver_.network().controls_links())
     co_await driver_.network().set_links(name(), up);
   else
     co_await need<backend::LinkControl>(operation, "no link control of its own").set_vlan_links(up);

@@ -56,6 +56,9 @@ class Network {
   Attachment attachment(std::string_view machine) const;
   /// Whether the VMMs run inside the namespace (the TAP path is up).
   bool has_namespace() const noexcept { return namespace_ != nullptr; }
+  /// Whether the network itself can unplug a machine's cables: on the TAP path its TAPs are the
+  /// network's; on VDE hubs only the VMM can (backend::LinkControl).
+  bool controls_links() const noexcept { return plan_.mode == NetworkMode::tap; }
   /// TAP path: takes the machine's TAPs down or up.
   awaitable<void> set_links(std::string_view machine, bool up);
   /// TAP path: a TCP connection to 127.0.0.1:`port` inside the namespace (a fd the caller owns).
