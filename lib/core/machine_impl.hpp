@@ -276,6 +276,8 @@ class MachineImpl {
   /// goes into a co_await expression here.
   template <class T>
   awaitable<T> run_step(std::shared_ptr<Boot> boot, awaitable<T> op, Step step);
+  /// The step of the VMM saving (`verb` "save") or loading ("load") a snapshot: 5 minutes.
+  Step snapshot_step(std::string_view operation, std::string_view verb) const;
   /// The error of an operation whose abort fired: the global timeout, the guest rebooting under a
   /// command, or the machine going down (`boot` null: the global timeout).
   std::exception_ptr aborted_error(const Boot* boot, std::string_view operation,

@@ -37,6 +37,19 @@ fs::path MachineImpl::snapshot_dir(const std::string& name, const std::string& o
   return driver_.state_root() / "snapshots" / this->name() / name;
 }
 
+MachineImpl::Step MachineImpl::snapshot_step(std::string_view operation,
+                                             std::string_view verb) const {
+  return Step{
+      .operation = operation,
+      .during = verb == "save" ? "while saving the snapshot" : "while restoring the snapshot",
+      .deadline = deadline_after(snapshot_limit),
+      .timeout = snapshot_limit,
+      .timed_out = [this, verb] {
+        return fmt::format("{} did not {} the snapshot within {}{}", backend_->vmm_name(), verb,
+                           format_duration(snapshot_limit), tails());
+      }};
+}
+
 awaitable<void> MachineImpl::snapshot_create(std::string snapshot) {
   const std::string operation = fmt::format("snapshot_create({})", snapshot);
   if (!backend_->has(Capability::snapshot))
@@ -61,14 +74,7 @@ awaitable<void> MachineImpl::snapshot_create(std::string snapshot) {
   ::chmod(dir.c_str(), 0700);
   const auto t0 = Clock::now();
   log_info(name(), fmt::format("saving snapshot '{}'", snapshot));
-  Step step{.operation = operation,
-            .during = "while saving the snapshot",
-            .deadline = deadline_after(snapshot_limit),
-            .timeout = snapshot_limit,
-            .timed_out = [&] {
-              return fmt::format("{} did not save the snapshot within {}{}", backend_->vmm_name(),
-                                 format_duration(snapshot_limit), tails());
-            }};
+  auto step = snapshot_step(operation, "save");
   co_await run_step(boot, backend_->snapshot_create(dir), std::move(step));
   if (backend::find<backend::InPlaceRestore>(*backend_)) {
     // The shell stayed connected; a restore resumes this very session.
@@ -138,14 +144,7 @@ awaitable<void> MachineImpl::restore_in_place(std::string snapshot, fs::path dir
   auto boot = boot_;
   log_info(name(), fmt::format("restoring snapshot '{}' in the running {}", snapshot,
                                backend_->vmm_name()));
-  Step load{.operation = operation,
-            .during = "while restoring the snapshot",
-            .deadline = deadline_after(snapshot_limit),
-            .timeout = snapshot_limit,
-            .timed_out = [&] {
-              return fmt::format("{} did not load the snapshot within {}{}", backend_->vmm_name(),
-                                 format_duration(snapshot_limit), tails());
-            }};
+  auto load = snapshot_step(operation, "load");
   auto& in_place = need<backend::InPlaceRestore>(operation, "no in-place restore");
   co_await run_step(boot, in_place.snapshot_load(dir), std::move(load));
   const milliseconds resume_limit = std::chrono::seconds(60);
