@@ -70,10 +70,6 @@ std::string_view RouteSearch::after() const {
   return std::string_view(buffer_).substr(end_);
 }
 
-bool needs_errexit(std::string_view command) {
-  return command.find_first_of(";&|\n\r(`") != std::string_view::npos;
-}
-
 namespace {
 
 std::string seconds_text(std::chrono::milliseconds t) {
@@ -93,8 +89,10 @@ std::string command_line(std::string_view command, const Nonce& nonce,
     return fmt::format("timeout -k 5 {} bash -c {}; echo {}''{} $?\n", seconds_text(*guest_timeout),
                        shell_quote(script), nonce.first, nonce.second);
   }
-  return fmt::format("( {}eval {} ); echo {}''{} $?\n", needs_errexit(command) ? "set -e; " : "",
-                     shell_quote(command), nonce.first, nonce.second);
+  // The subshell inherits -u and pipefail from the session (setup_script); -e is set for every
+  // command, whatever its text: a simple `source FILE` must stop at the file's first failure too.
+  return fmt::format("( set -e; eval {} ); echo {}''{} $?\n", shell_quote(command), nonce.first,
+                     nonce.second);
 }
 
 std::size_t StreamSearch::find(std::string_view buffer) {

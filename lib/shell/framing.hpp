@@ -78,13 +78,9 @@ class RouteSearch {
   std::string device_;
 };
 
-/// Whether `set -e` can change the outcome of `command`: false only for a single simple command
-/// (no lists, pipelines, newlines, subshells or substitutions), where the status is the same.
-bool needs_errexit(std::string_view command);
-
 /// The line that runs `command` once. With `guest_timeout` the guest kills the command at that
 /// deadline (`timeout -k 5 T bash -c ...`, status 124 as in NixOS); otherwise it runs in a
-/// subshell of the persistent shell, costing one fork.
+/// subshell of the persistent shell, costing one fork. Either way with NixOS's `set -euo pipefail`.
 std::string command_line(std::string_view command, const Nonce& nonce,
                          std::optional<std::chrono::milliseconds> guest_timeout);
 

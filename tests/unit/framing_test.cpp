@@ -19,7 +19,7 @@ const Nonce session{"aaaaaaaaaaaa", "bbbbbbbbbbbb"};
 
 TEST(framing_test, command_line_runs_one_subshell_and_splits_the_nonce) {
   EXPECT_EQ(command_line("true", nonce, std::nullopt),
-            "( eval 'true' ); echo 0123456789ab''cdef01234567 $?\n");
+            "( set -e; eval 'true' ); echo 0123456789ab''cdef01234567 $?\n");
   EXPECT_EQ(command_line("a; b", nonce, std::nullopt),
             "( set -e; eval 'a; b' ); echo 0123456789ab''cdef01234567 $?\n");
   // The joined nonce never appears in what is sent.
@@ -28,7 +28,7 @@ TEST(framing_test, command_line_runs_one_subshell_and_splits_the_nonce) {
 
 TEST(framing_test, command_line_quotes_single_quotes) {
   EXPECT_EQ(command_line("echo 'it'", nonce, std::nullopt),
-            "( eval 'echo '\\''it'\\''' ); echo 0123456789ab''cdef01234567 $?\n");
+            "( set -e; eval 'echo '\\''it'\\''' ); echo 0123456789ab''cdef01234567 $?\n");
 }
 
 TEST(framing_test, guest_timeout_uses_timeout_and_nixos_options) {
@@ -42,12 +42,12 @@ TEST(framing_test, guest_timeout_uses_timeout_and_nixos_options) {
               HasSubstr("timeout -k 5 0.001 "));
 }
 
-TEST(framing_test, errexit_only_where_it_can_matter) {
-  for (const char* simple : {"true", "echo a b", "test -e /x", "nc -z localhost 80", "exit 3"})
-    EXPECT_FALSE(needs_errexit(simple)) << simple;
-  for (const char* compound :
-       {"a; b", "a && b", "a || b", "a | b", "a\nb", "(a)", "echo $(a)", "echo `a`", "a &"})
-    EXPECT_TRUE(needs_errexit(compound)) << compound;
+// NixOS runs every command under `set -euo pipefail`: a simple command's text says nothing of
+// what it runs (`source FILE`, `. FILE`, a function), so every command line sets -e.
+TEST(framing_test, every_command_runs_with_errexit) {
+  for (const char* command : {"true", "source /etc/x", ". ./x", "a; b", "a | b", "f"})
+    EXPECT_THAT(command_line(command, nonce, std::nullopt), HasSubstr("( set -e; eval "))
+        << command;
 }
 
 const Nonce route{"cccccccccccc", "dddddddddddd"};

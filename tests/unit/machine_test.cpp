@@ -460,6 +460,23 @@ TEST_F(machine_test, a_frozen_guest_command_times_out) {
   EXPECT_EQ(m.succeed("echo still-in-sync"), "still-in-sync\n");
 }
 
+// Every command runs under NixOS's `set -euo pipefail`, a simple `source FILE` too: the file's
+// first failing line stops it, with the default timeout as with an explicit one.
+TEST_F(machine_test, a_sourced_file_stops_at_its_first_failure) {
+  auto& m = make_machine();
+  std::ofstream(dir_ / "script.sh") << "echo before\nfalse\necho after\n";
+  const auto script = shell_quote((dir_ / "script.sh").string());
+  for (const auto& command : {"source " + script, ". " + script}) {
+    const auto r = m.execute(command);
+    EXPECT_EQ(r.status, 1) << command;
+    EXPECT_EQ(r.output, "before\n") << command;
+    EXPECT_EQ(m.execute(command, 10s).output, "before\n") << command;
+  }
+  // -u and pipefail too.
+  EXPECT_EQ(m.execute("echo $undefined_variable").status, 1);
+  EXPECT_EQ(m.execute("false | true").status, 1);
+}
+
 // milliseconds::max() means no limit: the host's deadline (the timeout plus the backend's grace)
 // saturates instead of overflowing (UBSan in the sanitizer build checks the arithmetic).
 TEST_F(machine_test, the_longest_timeouts_mean_no_limit) {
