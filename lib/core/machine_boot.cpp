@@ -108,18 +108,18 @@ BootError MachineImpl::silent_shell_error(bool resumed) const {
     return BootError(
         fmt::format("machine '{}': the restored guest's shell did not answer within the boot "
                     "timeout of {} on the {}; a snapshot taken by another build or boot of this "
-                    "machine cannot be restored: take it again with snapshot_create{}",
+                    "machine cannot be restored: take it again with snapshot_create; {}{}",
                     name(), format_duration(config_.boot_timeout), backend_->transport().describe(),
-                    tails()),
+                    lost_shell_note, tails()),
         name(), operation);
   return BootError(
       fmt::format("machine '{}': the guest shell did not come up within the boot timeout of {} "
                   "(no \"{}\" banner on the {}). If the console below is empty, the VMM may not "
                   "run guests here (without KVM: ATTEST_ACCEL=tcg); if the guest is still "
                   "booting, raise the machine's \"boot_timeout\"; if it booted, it does not "
-                  "start the test backdoor (NixOS: the test-instrumentation module){}",
+                  "start the test backdoor (NixOS: the test-instrumentation module). {}{}",
                   name(), format_duration(config_.boot_timeout), shell::banner,
-                  backend_->transport().describe(), tails()),
+                  backend_->transport().describe(), lost_shell_note, tails()),
       name(), operation);
 }
 
@@ -160,9 +160,10 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
   }
   if (failure)
     boot->shell_error = std::make_exception_ptr(
-        BootError(fmt::format("machine '{}': connecting to the guest shell failed: {}{}", name(),
-                              *failure, tails()),
+        BootError(fmt::format("machine '{}': connecting to the guest shell failed: {}; {}{}",
+                              name(), *failure, lost_shell_note, tails()),
                   name(), operation));
+  if (boot->shell_error && !driver_.expired()) co_await stop_unreachable(boot);
   boot->shell_ready.set();
 }
 

@@ -59,15 +59,12 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
     throw ProtocolError(fmt::format("machine '{}': {}: {} (command `{}`)", name(), operation,
                                     shell_fault->what(), excerpt(command, 200)),
                         name(), operation);
-  boot->shell_error = std::make_exception_ptr(BootError(
-      fmt::format("machine '{}': the guest's backdoor shell has exited (during `{}`); commands "
-                  "cannot run until the machine restarts{}",
-                  name(), excerpt(command, 200), tails()),
-      name(), operation));
-  throw BootError(fmt::format("machine '{}': {}: the guest's backdoor shell exited while running "
-                              "`{}`{}",
-                              name(), operation, excerpt(command, 200), tails()),
-                  name(), operation);
+  BootError lost(fmt::format("machine '{}': {}: the guest's backdoor shell exited while running "
+                             "`{}`; {}{}",
+                             name(), operation, excerpt(command, 200), lost_shell_note, tails()),
+                 name(), operation);
+  co_await stop_unreachable(boot);
+  throw lost;
 }
 
 awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,

@@ -122,8 +122,8 @@ std::exception_ptr MachineImpl::closed_error(const Boot* boot, const Step& step)
   if (boot->exited || boot->panicked)
     return std::make_exception_ptr(down_error(*boot, std::string(step.operation), step.during));
   return std::make_exception_ptr(
-      BootError(fmt::format("machine '{}': {}: the shell connection closed {}{}", name(),
-                            step.operation, step.during, tails()),
+      BootError(fmt::format("machine '{}': {}: the shell connection closed {}; {}{}", name(),
+                            step.operation, step.during, lost_shell_note, tails()),
                 name(), std::string(step.operation)));
 }
 

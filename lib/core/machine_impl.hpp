@@ -289,6 +289,13 @@ class MachineImpl {
   static constexpr std::chrono::milliseconds exit_settle{1000};
   /// Waits up to exit_settle for the VMM's exit to be reported.
   awaitable<void> settle();
+  /// One rule for a machine whose guest shell cannot be reached (it exited, its connection
+  /// closed, it never came up) while the VMM runs: attest stops the VMM, so the machine is down
+  /// as after a panic, a VMM exit or a poweroff, and the next command starts it again.
+  awaitable<void> stop_unreachable(std::shared_ptr<Boot> boot);
+  /// The end of such a BootError's first line.
+  static constexpr const char* lost_shell_note =
+      "attest stopped the machine, and the next command on it starts it again";
   Event& step_abort(Boot* boot, const Step& step);
   /// Virtual console `tty`'s text. Throws: CommandFailed.
   awaitable<std::string> tty_text(std::shared_ptr<Boot> boot, int tty, std::string operation);
@@ -380,7 +387,9 @@ awaitable<T> MachineImpl::run_step(std::shared_ptr<Boot> boot, awaitable<T> op, 
   }
   // The connection dropped: the VMM is going or gone. Wait briefly so the error can say how.
   co_await settle();
-  std::rethrow_exception(closed_error(boot.get(), step));
+  auto error = closed_error(boot.get(), step);
+  if (boot) co_await stop_unreachable(boot);
+  std::rethrow_exception(error);
 }
 
 }  // namespace attest::detail

@@ -136,6 +136,16 @@ awaitable<void> MachineImpl::halt() {
                                   backend_->vmm_name()));
 }
 
+awaitable<void> MachineImpl::stop_unreachable(std::shared_ptr<Boot> boot) {
+  if (boot != boot_ || boot->exited || !backend_->running()) co_return;
+  log_warning(name(), fmt::format("the guest shell cannot be reached: stopping {} (the next "
+                                  "command starts the machine again)",
+                                  backend_->vmm_name()));
+  boot->expect_exit = true;
+  backend_->kill();
+  co_await settle();
+}
+
 awaitable<void> MachineImpl::set_vlan_links(bool up, std::string operation) {
   if (driver_.expired()) throw_global_timeout(operation);
   const auto& plan = driver_.network().plan();

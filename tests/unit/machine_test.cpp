@@ -285,10 +285,16 @@ TEST_F(machine_test, a_banner_that_never_comes) {
   // The console tail shows how far the guest got.
   EXPECT_THAT(e->what(), HasSubstr("console (last 30 lines)"));
   EXPECT_THAT(e->what(), HasSubstr("attest-fake-vmm: this guest starts no backdoor shell"));
-  // The boot stays failed: the next command reports the same at once.
+  // A machine whose shell cannot be reached is stopped (one rule with a shell that exits or a
+  // connection that closes): the next command starts it again, and here fails again.
+  EXPECT_THAT(e->what(), HasSubstr("attest stopped the machine, and the next command on it starts "
+                                   "it again"));
+  EXPECT_FALSE(m.is_up());
   auto again = error_of<BootError>([&] { (void)m.execute("true"); });
   ASSERT_TRUE(again);
   EXPECT_THAT(again->what(), HasSubstr("did not come up within the boot timeout of 200ms"));
+  controls_.banner = "normal";
+  EXPECT_EQ(m.succeed("echo up"), "up\n");
 }
 
 TEST_F(machine_test, a_vmm_that_fails_to_start) {
@@ -411,21 +417,18 @@ TEST_F(machine_test, a_kernel_panic_mid_command) {
 
 TEST_F(machine_test, the_backdoor_shell_exiting) {
   auto& m = make_machine();
-  m.start();
+  const auto first_vmm = vmm_pid(m);
   auto e = error_of<BootError>([&] { m.succeed("kill -KILL $$"); });
   ASSERT_TRUE(e);
   EXPECT_THAT(e->what(), HasSubstr("machine 'm': succeed: the guest's backdoor shell exited while "
                                    "running `kill -KILL $$`"));
   EXPECT_FALSE(e->end().exit_code || e->end().exit_signal || e->end().panicked);
-  // The VMM runs on, but no command can run until the machine restarts.
-  auto next = error_of<BootError>([&] { (void)m.execute("true"); });
-  ASSERT_TRUE(next);
-  EXPECT_THAT(next->what(), HasSubstr("machine 'm': the guest's backdoor shell has exited (during "
-                                      "`kill -KILL $$`); commands cannot run until the machine "
-                                      "restarts"));
+  // One rule with a panic or a VMM exit: the machine is down, and the next command starts it.
+  EXPECT_THAT(e->what(), HasSubstr("`kill -KILL $$`; attest stopped the machine, and the next "
+                                   "command on it starts it again"));
   EXPECT_FALSE(m.is_up());
-  m.halt();
   EXPECT_EQ(m.succeed("echo back"), "back\n");
+  EXPECT_NE(vmm_pid(m), first_vmm);
 }
 
 TEST_F(machine_test, the_connection_closing_mid_command) {
@@ -438,6 +441,10 @@ TEST_F(machine_test, the_connection_closing_mid_command) {
                                    "running `" +
                                    command + "`"));
   EXPECT_THAT(e->what(), HasSubstr("the shell connection hung up"));
+  EXPECT_THAT(e->what(), HasSubstr("attest stopped the machine, and the next command on it starts "
+                                   "it again"));
+  EXPECT_FALSE(m.is_up());
+  EXPECT_EQ(m.succeed("echo back"), "back\n");
 }
 
 // The host gives a command with its own timeout that timeout plus the backend's command_grace()
