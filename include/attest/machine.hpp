@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "attest/capability.hpp"
@@ -31,6 +32,55 @@ inline constexpr std::chrono::milliseconds default_timeout = 900s;
 struct CommandResult {
   int status = 0;
   std::string output;
+};
+
+/// NixOS's keyword arguments of succeed, fail, wait_until_succeeds and wait_until_fails, for
+/// designated initializers: `m.succeed("make check", {.timeout = 30min})`.
+struct CommandOptions {
+  /// The command's limit (see default_timeout).
+  std::chrono::milliseconds timeout = default_timeout;
+};
+
+/// NixOS's keyword arguments of execute: `m.execute("true", {.check_return = false})`.
+struct ExecuteOptions {
+  /// The command's limit (see default_timeout).
+  std::chrono::milliseconds timeout = default_timeout;
+  /// false: the status is not reported, CommandResult::status is -1 (NixOS's `check_return`).
+  /// The command still runs to its end, and its output is returned.
+  bool check_return = true;
+};
+
+/// NixOS's keyword arguments of wait_for_unit: `m.wait_for_unit("sshd", {.timeout = 60s})`.
+struct UnitOptions {
+  /// Empty: the system manager; else that user's manager.
+  std::string_view user{};
+  std::chrono::milliseconds timeout = default_timeout;
+};
+
+/// NixOS's keyword arguments of the port waits: `m.wait_for_open_port(80, {.addr = "::1"})`.
+struct PortOptions {
+  std::string_view addr = "localhost";
+  std::chrono::milliseconds timeout = default_timeout;
+};
+
+/// A command of succeed's and fail's several-command form, with the caller's location (taken
+/// where the first argument converts, so that a failure points at the test's line).
+class LocatedCommand {
+ public:
+  // NOLINTBEGIN(google-explicit-constructor): converting is the point.
+  LocatedCommand(const char* command, Where where = Where::current()) noexcept
+      : command_(command), where_(where) {}
+  LocatedCommand(std::string_view command, Where where = Where::current()) noexcept
+      : command_(command), where_(where) {}
+  LocatedCommand(const std::string& command, Where where = Where::current()) noexcept
+      : command_(command), where_(where) {}
+  // NOLINTEND(google-explicit-constructor)
+  std::string_view command() const noexcept { return command_; }
+  const Where& where() const noexcept { return where_; }
+
+ private:
+  std::string_view command_;
+  Where where_;
 };
 
 /// An asynchronous event of the VMM's control protocol (QEMU: a QMP event, docs/interop/qmp-spec
@@ -93,25 +143,64 @@ class Machine {
   [[nodiscard]] CommandResult execute(std::string_view command,
                                       std::chrono::milliseconds timeout = default_timeout,
                                       Where where = Where::current());
+  /// execute with NixOS's keyword arguments.
+  [[nodiscard]] CommandResult execute(std::string_view command, ExecuteOptions options,
+                                      Where where = Where::current());
 
   /// Runs `command` and returns its output. Throws: CommandFailed on a non-zero status.
   std::string succeed(std::string_view command, std::chrono::milliseconds timeout = default_timeout,
                       Where where = Where::current());
+  std::string succeed(std::string_view command, CommandOptions options,
+                      Where where = Where::current()) {
+    return succeed(command, options.timeout, where);
+  }
+  /// Several commands, as NixOS's `succeed(a, b, c)`: each runs once the one before succeeded;
+  /// returns their outputs concatenated. Throws: CommandFailed for the first that fails.
+  template <class... More>
+  requires(std::is_convertible_v<const More&, std::string_view>&&...) std::string
+      succeed(LocatedCommand first, std::string_view second, const More&... more) {
+    std::string out = succeed(first.command(), default_timeout, first.where());
+    out += succeed(second, default_timeout, first.where());
+    ((out += succeed(std::string_view(more), default_timeout, first.where())), ...);
+    return out;
+  }
 
   /// Runs `command` and returns its output. Throws: CommandFailed on status 0.
   std::string fail(std::string_view command, std::chrono::milliseconds timeout = default_timeout,
                    Where where = Where::current());
+  std::string fail(std::string_view command, CommandOptions options,
+                   Where where = Where::current()) {
+    return fail(command, options.timeout, where);
+  }
+  /// Several commands, as NixOS's `fail(a, b, c)`: each must fail; returns their outputs
+  /// concatenated. Throws: CommandFailed for the first that succeeds.
+  template <class... More>
+  requires(std::is_convertible_v<const More&, std::string_view>&&...) std::string
+      fail(LocatedCommand first, std::string_view second, const More&... more) {
+    std::string out = fail(first.command(), default_timeout, first.where());
+    out += fail(second, default_timeout, first.where());
+    ((out += fail(std::string_view(more), default_timeout, first.where())), ...);
+    return out;
+  }
 
   /// Runs `command` every second until it succeeds; returns its output.
   /// Throws: TimeoutError with the last status and output.
   std::string wait_until_succeeds(std::string_view command,
                                   std::chrono::milliseconds timeout = default_timeout,
                                   Where where = Where::current());
+  std::string wait_until_succeeds(std::string_view command, CommandOptions options,
+                                  Where where = Where::current()) {
+    return wait_until_succeeds(command, options.timeout, where);
+  }
 
   /// Runs `command` every second until it fails; returns its output. Throws: TimeoutError.
   std::string wait_until_fails(std::string_view command,
                                std::chrono::milliseconds timeout = default_timeout,
                                Where where = Where::current());
+  std::string wait_until_fails(std::string_view command, CommandOptions options,
+                               Where where = Where::current()) {
+    return wait_until_fails(command, options.timeout, where);
+  }
 
   /// Waits until `path` exists in the guest (`test -e`). Throws: TimeoutError.
   void wait_for_file(std::string_view path, std::chrono::milliseconds timeout = default_timeout,
@@ -121,11 +210,18 @@ class Machine {
   void wait_for_open_port(std::uint16_t port, std::string_view addr = "localhost",
                           std::chrono::milliseconds timeout = default_timeout,
                           Where where = Where::current());
+  void wait_for_open_port(std::uint16_t port, PortOptions options, Where where = Where::current()) {
+    wait_for_open_port(port, options.addr, options.timeout, where);
+  }
 
   /// Waits until a TCP port refuses connections. Throws: TimeoutError.
   void wait_for_closed_port(std::uint16_t port, std::string_view addr = "localhost",
                             std::chrono::milliseconds timeout = default_timeout,
                             Where where = Where::current());
+  void wait_for_closed_port(std::uint16_t port, PortOptions options,
+                            Where where = Where::current()) {
+    wait_for_closed_port(port, options.addr, options.timeout, where);
+  }
 
   /// Waits until a unix socket accepts connections (`nc -z -U`, `-uU` for datagram sockets).
   /// Throws: TimeoutError.
@@ -199,6 +295,9 @@ class Machine {
   void wait_for_unit(std::string_view unit, std::string_view user = {},
                      std::chrono::milliseconds timeout = default_timeout,
                      Where where = Where::current());
+  void wait_for_unit(std::string_view unit, UnitOptions options, Where where = Where::current()) {
+    wait_for_unit(unit, options.user, options.timeout, where);
+  }
 
   /// `systemctl show UNIT` as property → value (everything after the first `=`).
   /// Throws: CommandFailed when systemctl fails.

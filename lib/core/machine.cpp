@@ -59,6 +59,12 @@ CommandResult Machine::execute(std::string_view command, milliseconds timeout, W
   });
 }
 
+CommandResult Machine::execute(std::string_view command, ExecuteOptions options, Where where) {
+  auto r = execute(command, options.timeout, where);
+  if (!options.check_return) r.status = -1;  // NixOS's check_return=False
+  return r;
+}
+
 std::string Machine::succeed(std::string_view command, milliseconds timeout, Where where) {
   return detail::at(where, [&] {
     return polled(*impl_, "succeed", impl_->expect(std::string(command), timeout, true, "succeed"));

@@ -467,6 +467,36 @@ TEST_F(machine_test, a_frozen_guest_command_times_out) {
   EXPECT_EQ(m.succeed("echo still-in-sync"), "still-in-sync\n");
 }
 
+// NixOS's keyword arguments as options structs, and succeed/fail with several commands.
+TEST_F(machine_test, nixos_call_forms) {
+  auto& m = make_machine();
+  EXPECT_EQ(m.succeed("echo a", {.timeout = 30s}), "a\n");
+  EXPECT_EQ(m.fail("echo b; false", {.timeout = 30s}), "b\n");
+  EXPECT_EQ(m.wait_until_succeeds("echo c", {.timeout = 5s}), "c\n");
+  EXPECT_EQ(m.wait_until_fails("false", {.timeout = 5s}), "");
+  const auto unchecked = m.execute("echo d; exit 3", {.check_return = false});
+  EXPECT_EQ(unchecked.status, -1);
+  EXPECT_EQ(unchecked.output, "d\n");
+  EXPECT_EQ(m.execute("exit 4", {.timeout = 10s}).status, 4);
+  // A command with its own timeout is killed in the guest (status 124), as NixOS's is.
+  EXPECT_EQ(m.execute("sleep 5", {.timeout = 100ms}).status, 124);
+
+  // Several commands: in order, outputs concatenated; the first failure stops them.
+  const std::string second = "echo two";
+  EXPECT_EQ(m.succeed("echo one", second, std::string("echo three")), "one\ntwo\nthree\n");
+  EXPECT_EQ(m.fail("echo x; false", "false"), "x\n");
+  const int line = __LINE__ + 1;
+  auto e = error_of<CommandFailed>([&] { m.succeed("touch ran-1", "false", "touch ran-3"); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->command(), "false");
+  EXPECT_EQ(e->where().line(), static_cast<unsigned>(line));
+  EXPECT_EQ(m.execute("test -e ran-1").status, 0);
+  EXPECT_EQ(m.execute("test -e ran-3").status, 1);
+  auto unexpected = error_of<CommandFailed>([&] { m.fail("false", "true"); });
+  ASSERT_TRUE(unexpected);
+  EXPECT_THAT(unexpected->what(), HasSubstr("command `true` unexpectedly succeeded"));
+}
+
 // Every command runs under NixOS's `set -euo pipefail`, a simple `source FILE` too: the file's
 // first failing line stops it, with the default timeout as with an explicit one.
 TEST_F(machine_test, a_sourced_file_stops_at_its_first_failure) {
