@@ -467,6 +467,17 @@ TEST_F(machine_test, a_frozen_guest_command_times_out) {
   EXPECT_EQ(m.succeed("echo still-in-sync"), "still-in-sync\n");
 }
 
+// As in NixOS, a single-machine test reaches its machine as "machine" too.
+TEST_F(machine_test, the_one_machine_is_also_machine) {
+  auto& m = make_machine();
+  EXPECT_EQ(&driver_->machine("machine"), &m);
+  driver_.reset();
+  make_driver({machine_config("a"), machine_config("b")});
+  auto e = error_of<Error>([&] { (void)driver_->machine("machine"); });
+  ASSERT_TRUE(e);
+  EXPECT_THAT(e->what(), HasSubstr("there is no machine named 'machine' (machines: a, b)"));
+}
+
 // NixOS's keyword arguments as options structs, and succeed/fail with several commands.
 TEST_F(machine_test, nixos_call_forms) {
   auto& m = make_machine();
