@@ -115,15 +115,19 @@ awaitable<bool> MachineImpl::mounts_shared_dir(Copy& copy) {
 }
 
 awaitable<void> MachineImpl::write_via_shell(Copy& copy, std::shared_ptr<const std::string> bytes,
-                                             std::string target) {
+                                             std::string target, bool make_parent) {
   // The data travels inside the command line; chunks keep each line bounded.
   constexpr std::size_t chunk = std::size_t{3} * 1024 * 1024;
   const auto what = fmt::format("writing {} in the guest", target);
   std::size_t offset = 0;
   do {
     const auto part = std::string_view(*bytes).substr(offset, chunk);
-    const auto cmd = fmt::format("printf %s {} | base64 -d {} {}", base64_encode(part),
-                                 offset == 0 ? ">" : ">>", shell_quote(target));
+    const auto cmd =
+        fmt::format("{}printf %s {} | base64 -d {} {}",
+                    offset == 0 && make_parent
+                        ? fmt::format("mkdir -p -- \"$(dirname -- {})\" && ", shell_quote(target))
+                        : "",
+                    base64_encode(part), offset == 0 ? ">" : ">>", shell_quote(target));
     co_await copy_command(copy, cmd, what);
     offset += part.size();
   } while (offset < bytes->size());
@@ -177,7 +181,7 @@ awaitable<void> MachineImpl::copy_in_tar(Copy& copy, fs::path source, std::strin
   const auto made = co_await copy_command(copy, mktemp, "making a staging directory");
   const auto dir = strip_line_end(made.output);
   std::string archive_path = dir + "/copy.tar";
-  co_await write_via_shell(copy, std::move(archive), std::move(archive_path));
+  co_await write_via_shell(copy, std::move(archive), std::move(archive_path), false);
   const auto unpack =
       fmt::format("{{ tar -xf {0}/copy.tar -C {0} && {1}; }}; s=$?; rm -rf {0}; [ $s = 0 ]",
                   shell_quote(dir), place_copy_command(dir + "/" + base, target));
@@ -217,7 +221,8 @@ awaitable<void> MachineImpl::copy_from_host_via_shell(fs::path source, std::stri
   };
   auto bytes = co_await driver_.host_work(std::move(read));
   auto copy = co_await begin_copy(std::move(operation), std::move(link));
-  co_await write_via_shell(copy, std::move(bytes), std::move(target));
+  // As NixOS's, the target's parent directory is made.
+  co_await write_via_shell(copy, std::move(bytes), std::move(target), true);
 }
 
 awaitable<fs::path> MachineImpl::copy_from_machine(std::string source, fs::path target_dir,

@@ -196,9 +196,10 @@ class MachineImpl {
   /// Whether the guest has the host's shared directory at /tmp/shared: a marker file the host
   /// writes there must be visible in the guest.
   awaitable<bool> mounts_shared_dir(Copy& copy);
-  /// Writes `bytes` to `target` in the guest through the shell, in base64 chunks.
+  /// Writes `bytes` to `target` in the guest through the shell, in base64 chunks, with
+  /// `make_parent` making its parent directory first.
   awaitable<void> write_via_shell(Copy& copy, std::shared_ptr<const std::string> bytes,
-                                  std::string target);
+                                  std::string target, bool make_parent);
   awaitable<void> copy_in_shared_dir(Copy& copy, std::filesystem::path source, std::string target);
   awaitable<void> copy_in_tar(Copy& copy, std::filesystem::path source, std::string target);
   /// Runs a helper command of a compound operation (not logged as a command of its own).

@@ -791,6 +791,9 @@ TEST_F(machine_test, copies_between_host_and_guest) {
   EXPECT_EQ(read_file(guest / "www" / "bin" / "index.html"), "hello\n");
   m.copy_from_host_via_shell(site / "index.html", (guest / "single").string());
   EXPECT_EQ(read_file(guest / "single"), "hello\n");
+  // As NixOS's, copy_from_host_via_shell makes the target's parent directory.
+  m.copy_from_host_via_shell(site / "index.html", (guest / "new" / "dir" / "file").string());
+  EXPECT_EQ(read_file(guest / "new" / "dir" / "file"), "hello\n");
 
   EXPECT_EQ(m.copy_from_machine((guest / "single").string()), dir_ / "out" / "single");
   EXPECT_EQ(read_file(dir_ / "out" / "single"), "hello\n");
