@@ -217,6 +217,32 @@ void MachineImpl::on_exit(const std::shared_ptr<Boot>& boot, const process::Exit
   wake_console_waiters();
 }
 
+namespace {
+
+/// The console's complete lines in `text` from `from` on, as NixOS's wait_for_console_text sees
+/// them: each without carriage returns and trailing white space, concatenated with nothing
+/// between them; and where each ends (in `joined`, and in `text` after its line feed).
+struct JoinedLines {
+  std::string joined;
+  std::vector<std::pair<std::size_t, std::size_t>> ends;
+};
+
+JoinedLines join_lines(std::string_view text, std::size_t from) {
+  JoinedLines out;
+  for (auto nl = text.find('\n', from); nl != std::string_view::npos;
+       from = nl + 1, nl = text.find('\n', from)) {
+    auto line = text.substr(from, nl - from);
+    const auto last = line.find_last_not_of(" \t\r\v\f");
+    line = last == std::string_view::npos ? std::string_view{} : line.substr(0, last + 1);
+    for (char c : line)
+      if (c != '\r') out.joined += c;
+    out.ends.emplace_back(out.joined.size(), nl + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
 awaitable<void> MachineImpl::wait_for_console_text(std::string regex, milliseconds timeout) {
   const std::string operation = fmt::format("wait_for_console_text(/{}/)", regex);
   const std::regex re = compile_regex(regex, name(), operation);
@@ -226,12 +252,18 @@ awaitable<void> MachineImpl::wait_for_console_text(std::string regex, millisecon
     const auto& text = console_.text();
     const std::size_t base = console_.dropped();
     const std::size_t from = std::max(console_cursor_, base) - base;
+    // As NixOS: complete lines, joined (a regex may span lines; `.` never meets a line feed).
+    const auto lines = join_lines(text, from);
     std::smatch m;
-    const std::string window = text.substr(from);
-    if (std::regex_search(window, m, re)) {
-      const std::size_t end = from + static_cast<std::size_t>(m.position(0) + m.length(0));
-      const auto nl = text.find('\n', end == 0 ? 0 : end - 1);
-      console_cursor_ = base + (nl == std::string::npos ? text.size() : nl + 1);
+    if (std::regex_search(lines.joined, m, re)) {
+      // The wait consumes the console up to the end of the line the match ends in.
+      const auto end = static_cast<std::size_t>(m.position(0) + m.length(0));
+      std::size_t consumed = from;
+      for (const auto& [joined_end, raw_end] : lines.ends) {
+        consumed = raw_end;
+        if (joined_end >= end && joined_end > 0) break;
+      }
+      console_cursor_ = base + consumed;
       co_return;
     }
     if (driver_.expired()) throw_global_timeout(operation);

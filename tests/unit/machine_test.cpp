@@ -917,6 +917,15 @@ TEST_F(machine_test, wait_for_console_text_and_a_vmm_exit) {
               HasSubstr("machine 'm': wait_for_console_text(/guest booting/): no match within "
                         "100ms"));
   EXPECT_THAT(e->what(), HasSubstr("hello console 42"));  // the console tail
+  // As NixOS's: complete lines, each without its trailing white space and carriage return,
+  // joined with nothing between them, so a regex may span lines.
+  m.succeed("printf 'first part  \\r\\nsecond part\\n' >&2");
+  m.wait_for_console_text("first partsecond part", 5s);
+  m.succeed("printf 'no line end yet' >&2");
+  auto partial = error_of<TimeoutError>([&] { m.wait_for_console_text("line end yet", 300ms); });
+  ASSERT_TRUE(partial);
+  m.succeed("printf ' now\\n' >&2");
+  m.wait_for_console_text("line end yet now", 5s);
   m.succeed(ask_vmm_soon("exit 7"));
   auto down = error_of<BootError>([&] { m.wait_for_console_text("never printed", 10s); });
   ASSERT_TRUE(down);
