@@ -442,16 +442,25 @@ class Machine {
   /// The text on virtual console `tty` (/dev/vcsN, folded at the console's width, as NixOS).
   /// Throws: CommandFailed (no such console in the guest).
   std::string get_tty_text(int tty = 1, Where where = Where::current());
+  /// The same with the console's number as text, as NixOS's tests pass it (`"1"`).
+  /// Throws: Error when `tty` is not a number.
+  std::string get_tty_text(std::string_view tty, Where where = Where::current());
 
   /// Reads virtual console `tty` every second until its text matches `regex` (ECMAScript).
   /// Throws: TimeoutError with the console's last text, CommandFailed.
   void wait_until_tty_matches(int tty, std::string_view regex,
                               std::chrono::milliseconds timeout = default_timeout,
                               Where where = Where::current());
+  /// The same with the console's number as text, as NixOS's tests pass it:
+  /// `m.wait_until_tty_matches("1", "login: ")`. Throws: Error when `tty` is not a number.
+  void wait_until_tty_matches(std::string_view tty, std::string_view regex,
+                              std::chrono::milliseconds timeout = default_timeout,
+                              Where where = Where::current());
 
   /// Debugging: writes the text of virtual console `tty` to the guest's journal (`systemd-cat`)
   /// or, when the guest has no systemd-cat, to the test log. Throws: CommandFailed.
   void dump_tty_contents(int tty, Where where = Where::current());
+  void dump_tty_contents(std::string_view tty, Where where = Where::current());
 
   /// Waits until the X server runs (the journal has "Reached target Current graphical" and
   /// /tmp/.X11-unix/X0 exists), checking every second.

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "core/driver_impl.hpp"
 #include "core/facade.hpp"
 #include "core/log.hpp"
@@ -310,6 +312,37 @@ QmpEvent Machine::wait_for_qmp_event(const std::function<bool(const QmpEvent&)>&
       if (filter(event)) return event;
     }
   });
+}
+
+namespace {
+
+/// A virtual console's number given as text (NixOS passes "1"). Throws: Error naming it.
+int tty_number(std::string_view machine, std::string_view operation, std::string_view tty,
+               const Where& where) {
+  int n = 0;
+  const auto [end, ec] = std::from_chars(tty.data(), tty.data() + tty.size(), n);
+  if (ec != std::errc{} || end != tty.data() + tty.size() || tty.empty())
+    throw Error(fmt::format("machine '{}': {}: \"{}\" is not a virtual console number (give "
+                            "\"1\" for /dev/tty1)",
+                            machine, operation, tty),
+                std::string(machine), std::string(operation), where);
+  return n;
+}
+
+}  // namespace
+
+std::string Machine::get_tty_text(std::string_view tty, Where where) {
+  return get_tty_text(tty_number(name(), "get_tty_text", tty, where), where);
+}
+
+void Machine::wait_until_tty_matches(std::string_view tty, std::string_view regex,
+                                     milliseconds timeout, Where where) {
+  wait_until_tty_matches(tty_number(name(), "wait_until_tty_matches", tty, where), regex, timeout,
+                         where);
+}
+
+void Machine::dump_tty_contents(std::string_view tty, Where where) {
+  dump_tty_contents(tty_number(name(), "dump_tty_contents", tty, where), where);
 }
 
 std::string Machine::get_tty_text(int tty, Where where) {

@@ -1057,6 +1057,15 @@ TEST_F(machine_test, invalid_requests) {
   ASSERT_TRUE(tty);
   EXPECT_THAT(tty->what(),
               HasSubstr("machine 'm': get_tty_text(0): there is no virtual console 0 (1-63)"));
+  // NixOS's tests give the console as text: a number is taken, anything else is an error.
+  auto tty_text = error_of<Error>([&] { (void)m.get_tty_text("0"); });
+  ASSERT_TRUE(tty_text);
+  EXPECT_THAT(tty_text->what(), HasSubstr("there is no virtual console 0 (1-63)"));
+  auto not_a_number = error_of<Error>([&] { m.wait_until_tty_matches("tty1", "login", 1s); });
+  ASSERT_TRUE(not_a_number);
+  EXPECT_THAT(not_a_number->what(),
+              HasSubstr("machine 'm': wait_until_tty_matches: \"tty1\" is not a virtual console "
+                        "number (give \"1\" for /dev/tty1)"));
   auto regex = error_of<Error>([&] { m.wait_for_console_text("(", 1s); });
   ASSERT_TRUE(regex);
   EXPECT_THAT(regex->what(),
