@@ -235,7 +235,8 @@ class Machine {
                              std::chrono::milliseconds timeout = default_timeout,
                              Where where = Where::current());
 
-  /// The console (serial) output since the last start, `\r` removed.
+  /// The console (serial) output since the last start, `\r` removed. (The file
+  /// `<output dir>/<name>.console.log` keeps the earlier boots of the run too.)
   std::string get_console_log() const;
 
   /// Sleeps `duration` in the guest (`sleep`), so the time passes in guest time as in NixOS.

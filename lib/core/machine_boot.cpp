@@ -33,7 +33,9 @@ awaitable<void> MachineImpl::start() {
     fs::create_directories(paths_.disk_dir, ec);
     ::chmod(paths_.disk_dir.c_str(), 0700);
   }
-  console_.restart(console_log_path());
+  // get_console_log() is the console since this start; the file keeps the earlier boots.
+  console_.clear();
+  begin_console_boot("starting");
   console_cursor_ = 0;
   wake_console_waiters();
 

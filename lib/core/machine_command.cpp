@@ -99,9 +99,9 @@ awaitable<std::string> MachineImpl::expect(std::string command, milliseconds tim
       meaning = missing_program_note;
     message = fmt::format(
         "machine '{}': command `{}` failed (exit code {}{}){}{}\n(its stderr is not captured: it "
-        "went to the guest's serial console, the '{} # ' lines of the log and {})",
+        "went to the guest's serial console, the '{} # ' lines of the log and boot {} in {})",
         name(), excerpt(command, 400), r.status, meaning,
-        r.output.empty() ? "" : "\noutput: ", excerpt(r.output, 2000), name(),
+        r.output.empty() ? "" : "\noutput: ", excerpt(r.output, 2000), name(), console_.boot(),
         console_log_path().string());
   } else {
     message = fmt::format("machine '{}': command `{}` unexpectedly succeeded{}{}", name(),

@@ -68,8 +68,8 @@ awaitable<shell::Result> MachineImpl::copy_command(Copy& copy, const std::string
   if (!what.empty() && r.status != 0) {
     auto message = fmt::format(
         "machine '{}': {}: {} failed (exit code {}); the guest's error is on its serial console "
-        "({}){}{}",
-        name(), copy.operation, what, r.status, console_log_path().string(),
+        "(boot {} in {}){}{}",
+        name(), copy.operation, what, r.status, console_.boot(), console_log_path().string(),
         r.output.empty() ? "" : "\noutput: ", excerpt(r.output));
     throw CommandFailed(std::move(message), name(), copy.operation, excerpt(command, 400), r.status,
                         std::move(r.output));

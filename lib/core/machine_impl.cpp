@@ -160,6 +160,10 @@ void MachineImpl::wake_console_waiters() {
   console_changed_.cancel();
 }
 
+void MachineImpl::begin_console_boot(std::string_view what) {
+  console_.begin_boot(console_log_path(), fmt::format("{} {}", what, backend_->vmm_name()));
+}
+
 void MachineImpl::on_console(std::string_view bytes) {
   console_.append(bytes);
   wake_console_waiters();

@@ -39,7 +39,8 @@ class MachineImpl {
   const std::string& name() const noexcept { return config_.name; }
   backend::Backend& backend() noexcept { return *backend_; }
   const std::filesystem::path& state_dir() const noexcept { return paths_.state_dir; }
-  /// <output dir>/<name>.console.log: the serial console of the machine's last start.
+  /// <output dir>/<name>.console.log: the serial console of every boot of the machine in this
+  /// process (starts and snapshot restores), each after a "==== attest: boot N …" line.
   std::filesystem::path console_log_path() const {
     return paths_.output_dir / (name() + ".console.log");
   }
@@ -215,6 +216,9 @@ class MachineImpl {
   awaitable<std::string> unit_context(const std::shared_ptr<Boot>& boot, const std::string& unit,
                                       const std::string& user, const std::string& operation);
   void wake_console_waiters();
+  /// Begins the console log file's section of a new boot: "… in this run: WHAT <VMM> at …"
+  /// (Console::begin_boot).
+  void begin_console_boot(std::string_view what);
   /// Starts the VMM unless it runs; returns the current Boot (the shell need not be up).
   awaitable<std::shared_ptr<Boot>> ensure_vmm(const std::string& operation);
   /// How one attempt of a wait went: try again, the wait is over, or it cannot succeed.

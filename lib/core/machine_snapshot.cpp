@@ -127,6 +127,7 @@ awaitable<void> MachineImpl::restore_fresh(std::string snapshot, fs::path dir,
   boot->network_configured = true;  // the snapshot has the guest's addresses
   co_await driver_.network().start();
   log_info(name(), fmt::format("restoring snapshot '{}'", snapshot));
+  begin_console_boot(fmt::format("restoring snapshot '{}' in a new", snapshot));
   std::optional<std::string> failure;
   try {
     co_await backend_->snapshot_restore(dir, std::move(fresh.second),
@@ -144,6 +145,7 @@ awaitable<void> MachineImpl::restore_in_place(std::string snapshot, fs::path dir
   auto boot = boot_;
   log_info(name(), fmt::format("restoring snapshot '{}' in the running {}", snapshot,
                                backend_->vmm_name()));
+  begin_console_boot(fmt::format("restoring snapshot '{}' in the running", snapshot));
   auto load = snapshot_step(operation, "load");
   auto& in_place = need<backend::InPlaceRestore>(operation, "no in-place restore");
   co_await run_step(boot, in_place.snapshot_load(dir), std::move(load));

@@ -49,6 +49,8 @@
 //     raw_exchange, the screen's bounded() and poll(), next_qmp_event (QMP).
 // CommandFailed
 //   succeed / fail (the facade) ......................... commands_status_and_output
+//   succeed: the boot of the console log that has the
+//     command's stderr ................................. the_console_log_file_keeps_every_boot
 //   a copy's guest step fails; copy_from_machine cannot
 //     read the guest's file ............................. copies_between_host_and_guest
 //   get_unit_property (checked_unit_info) ............... wait_for_unit_and_unit_errors
@@ -86,8 +88,10 @@
 //
 // Behaviour of MachineImpl these tests found wrong, fixed with them:
 // the_vmm_killed_while_its_guest_holds_the_connection (a raw boost::system::system_error escaped
-// instead of the BootError) and a_guest_resetting_itself_mid_command (the command hung until its
-// deadline and the machine could not reconnect afterwards).
+// instead of the BootError), a_guest_resetting_itself_mid_command (the command hung until its
+// deadline and the machine could not reconnect afterwards) and
+// the_console_log_file_keeps_every_boot (each start truncated <machine>.console.log, so the
+// stderr a CommandFailed points at was gone after the next start).
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <signal.h>
@@ -158,6 +162,11 @@ milliseconds since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
 }
 
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 class machine_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -188,11 +197,12 @@ class machine_test : public ::testing::Test {
   }
 
   Driver& make_driver(std::vector<MachineConfig> machines,
-                      std::optional<milliseconds> global_timeout = std::nullopt) {
+                      std::optional<milliseconds> global_timeout = std::nullopt,
+                      const fs::path& output_dir = {}) {
     Config config;
     config.machines = std::move(machines);
     DriverOptions options;
-    options.output_dir = dir_ / "out";
+    options.output_dir = output_dir.empty() ? dir_ / "out" : output_dir;
     options.global_timeout = global_timeout;
     driver_ = std::make_unique<Driver>(config, options);
     return *driver_;
@@ -660,6 +670,63 @@ TEST_F(machine_test, crash_halt_and_wait_for_shutdown) {
   EXPECT_TRUE(m.is_up());
 }
 
+// The console log file used to be truncated at every start, so the stderr a CommandFailed points
+// at was gone once the machine had started again (the next test's start, the restart after a
+// fault). The file keeps every boot of the process, each after a separator line;
+// get_console_log() stays the console since the last start, as in NixOS.
+TEST_F(machine_test, the_console_log_file_keeps_every_boot) {
+  // A fresh output directory even under --gtest_repeat: a file's first boot in this process
+  // truncates it, later ones append.
+  static int repeat = 0;
+  const auto out = dir_ / ("out-" + std::to_string(++repeat));
+  const auto file = out / "m.console.log";
+  fs::create_directories(out);
+  std::ofstream(file) << "the console of an earlier run\n";
+  auto& m = make_driver({machine_config("m")}, std::nullopt, out).machine("m");
+  m.succeed("echo marker-1 >&2");
+  m.wait_for_console_text("marker-1", 5s);
+  m.crash();
+  m.start();
+  auto failed = error_of<CommandFailed>([&] { m.succeed("echo marker-2 >&2; false"); });
+  ASSERT_TRUE(failed);
+  // The message says which boot's part of the file has the command's stderr.
+  EXPECT_THAT(failed->what(),
+              HasSubstr("the 'm # ' lines of the log and boot 2 in " + file.string() + ")"));
+  m.wait_for_console_text("marker-2", 5s);
+  EXPECT_THAT(m.get_console_log(), HasSubstr("marker-2"));
+  EXPECT_THAT(m.get_console_log(), Not(HasSubstr("marker-1")));
+  EXPECT_THAT(m.get_console_log(), Not(HasSubstr("==== attest")));
+  // A fault, then the start the next command makes.
+  ASSERT_TRUE(error_of<BootError>([&] { m.succeed(ask_vmm("exit 3") + "; sleep 30"); }));
+  m.succeed("echo marker-3 >&2");
+  m.wait_for_console_text("marker-3", 5s);
+  // A restore in a new VMM begins a part of the file; get_console_log() goes on.
+  m.snapshot_create("s1");
+  m.snapshot_restore("s1");
+  EXPECT_THAT(m.get_console_log(), HasSubstr("marker-3"));
+  // A later Driver of this process on the same output directory appends too.
+  driver_.reset();
+  make_driver({machine_config("m")}, std::nullopt, out).machine("m").start();
+  driver_.reset();
+
+  const auto log = read_file(file);
+  const std::string header = "==== attest: boot ";
+  const std::string of_m = " of machine 'm' in this run: ";
+  std::size_t at = 0;
+  for (const auto& next : std::vector<std::string>{
+           header + "1" + of_m + "starting attest-fake-vmm at ", "marker-1",
+           "\n" + header + "2" + of_m + "starting attest-fake-vmm at ", "marker-2",
+           "\n" + header + "3" + of_m + "starting attest-fake-vmm at ", "marker-3",
+           "\n" + header + "4" + of_m + "restoring snapshot 's1' in a new attest-fake-vmm at ",
+           "\n" + header + "5" + of_m + "starting attest-fake-vmm at "}) {
+    const auto found = log.find(next, at);
+    ASSERT_NE(found, std::string::npos) << "no '" << next << "' after byte " << at << " of:\n"
+                                        << log;
+    at = found + next.size();
+  }
+  EXPECT_EQ(log.rfind(header + "1 ", 0), 0u) << "the earlier run's console stays:\n" << log;
+}
+
 TEST_F(machine_test, snapshot_names_are_checked) {
   auto& m = make_machine();
   auto stopped = error_of<Error>([&] { m.snapshot_create("ok"); });
@@ -752,11 +819,6 @@ TEST_F(machine_test, global_timeout_while_waiting_for_the_shell) {
   EXPECT_EQ(e->operation(), "connect");
   EXPECT_THAT(e->what(), HasSubstr("machine 'm': waiting for the guest shell: the global timeout "
                                    "of 300ms expired"));
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // The fake guest's files are the host's and it mounts no shared directory, so copies into it go
