@@ -193,7 +193,8 @@ std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const Mac
                                       const MachinePaths& paths);
 
 /// The accelerator to use: ATTEST_ACCEL if set, else the machine's setting, else kvm:tcg.
-/// `explicit_choice` tells whether it came from ATTEST_ACCEL or the config. Throws: ConfigError.
+/// `explicit_choice` tells whether it came from ATTEST_ACCEL or the config. Throws: ConfigError
+/// naming the machine, when ATTEST_ACCEL is not an accelerator (accel_variable_error()).
 Accel effective_accel(const MachineConfig& config, bool* explicit_choice = nullptr);
 
 }  // namespace attest::backend

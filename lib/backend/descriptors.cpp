@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "attest/error.hpp"
 #include "backend/registry.hpp"
 
 namespace attest::backend {
@@ -54,13 +56,31 @@ void validate_microvm(const MachineConfig& mc, const FieldError& fail) {
 
 }  // namespace
 
+std::string accel_variable_error() {
+  const char* value = std::getenv(accel_variable);
+  if (value == nullptr || *value == '\0') return {};
+  try {
+    (void)parse_accel(value);
+    return {};
+  } catch (const ConfigError&) {
+    return fmt::format(
+        "environment variable {}='{}' is not one of kvm, tcg, kvm:tcg (it sets the accelerator "
+        "of every QEMU machine; unset it to use each machine's \"accel\")",
+        accel_variable, value);
+  }
+}
+
 Descriptor qemu_descriptor() {
   Descriptor d;
   d.name = "qemu";
   d.vmm_name = "QEMU";
   d.vde = true;
   // QEMU takes what the common checks let through: start scripts, qemu_args, every accelerator.
-  d.validate = [](const MachineConfig&, const FieldError&) {};
+  // What it adds is ATTEST_ACCEL, reported here so that a bad value fails with the configuration
+  // (load_config, the Driver, create_machine) rather than at the first start.
+  d.validate = [](const MachineConfig&, const FieldError& fail) {
+    if (auto why = accel_variable_error(); !why.empty()) fail("", why);
+  };
   return d;
 }
 

@@ -15,6 +15,7 @@
 
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
+#include "backend/registry.hpp"
 #include "shell/framing.hpp"
 
 namespace attest::backend {
@@ -160,16 +161,12 @@ std::string quote_arg(const std::string& s) {
 }  // namespace
 
 Accel effective_accel(const MachineConfig& config, bool* explicit_choice) {
-  if (const char* env = std::getenv("ATTEST_ACCEL"); env != nullptr && *env != '\0') {
+  if (const char* env = std::getenv(accel_variable); env != nullptr && *env != '\0') {
+    // The configuration's validation has checked it already; it may have changed since.
+    if (auto why = accel_variable_error(); !why.empty())
+      throw ConfigError(fmt::format("machine '{}': {}", config.name, why), config.name, "start");
     if (explicit_choice != nullptr) *explicit_choice = true;
-    try {
-      return parse_accel(env);
-    } catch (const ConfigError&) {
-      throw ConfigError(
-          fmt::format("environment variable ATTEST_ACCEL='{}' is not one of kvm, tcg, kvm:tcg",
-                      env),
-          config.name, "start");
-    }
+    return parse_accel(env);
   }
   if (explicit_choice != nullptr) *explicit_choice = config.accel.has_value();
   return config.accel.value_or(Accel::kvm_or_tcg);

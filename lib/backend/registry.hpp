@@ -20,7 +20,8 @@ namespace attest::backend {
 class Backend;
 struct MachinePaths;
 
-/// Reports what is wrong with one field of the machine being validated; does not return.
+/// Reports what is wrong with one field of the machine being validated (an empty field: with
+/// something else the backend takes, such as an environment variable); does not return.
 using FieldError = std::function<void(const std::string& field, const std::string& why)>;
 
 struct Descriptor {
@@ -54,5 +55,13 @@ Descriptor firecracker_descriptor();
 Descriptor cloud_hypervisor_descriptor();
 /// ... and with it (builtins.cpp), which the registry starts with.
 std::vector<Descriptor> builtin_descriptors();
+
+/// The environment variable that, when set and not empty, overrides every QEMU machine's
+/// "accel".
+inline constexpr const char* accel_variable = "ATTEST_ACCEL";
+/// What is wrong with ATTEST_ACCEL's value, or empty when it is unset, empty or an accelerator
+/// (kvm, tcg, kvm:tcg). The QEMU descriptor reports it with the configuration; the QEMU backend
+/// checks it again when it starts a machine (the variable may have changed since).
+std::string accel_variable_error();
 
 }  // namespace attest::backend

@@ -5,14 +5,19 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include "attest/error.hpp"
+#include "scoped_env.hpp"
 
 namespace attest {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+
+using testing_support::ScopedEnv;
 
 class config_test : public ::testing::Test {
  protected:
@@ -207,6 +212,44 @@ TEST_F(config_test, errors_carry_the_machine_name) {
     EXPECT_EQ(e.machine(), "server");
     EXPECT_EQ(e.operation(), "load_config");
   }
+}
+
+// Issue 23: a bad ATTEST_ACCEL was reported only when a machine started, without its name.
+TEST_F(config_test, a_bad_attest_accel_fails_the_configuration_of_its_qemu_machines) {
+  const std::string two_qemu_machines =
+      R"({"machines": [{"name":"b","kernel":"vmlinuz"},{"name":"a","kernel":"vmlinuz"}]})";
+  {
+    ScopedEnv accel("ATTEST_ACCEL", "bogus");
+    const std::string why =
+        "environment variable ATTEST_ACCEL='bogus' is not one of kvm, tcg, kvm:tcg (it sets the "
+        "accelerator of every QEMU machine; unset it to use each machine's \"accel\")";
+    // The first QEMU machine in the file is named; the message says the others share it.
+    EXPECT_EQ(error_of(two_qemu_machines), prefix() + "machine 'b': " + why);
+    try {
+      load_config(write(two_qemu_machines));
+      ADD_FAILURE() << "no ConfigError";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.machine(), "b");
+      EXPECT_EQ(e.operation(), "load_config");
+    }
+    // A configuration made in code is checked the same way (the Driver validates it).
+    Config config;
+    MachineConfig m;
+    m.name = "vm";
+    m.kernel = dir_ / "vmlinuz";
+    config.machines.push_back(m);
+    EXPECT_THAT([&] { validate(config); },
+                ::testing::ThrowsMessage<ConfigError>("config <in memory>: machine 'vm': " + why));
+    // Machines whose backend does not use the variable are not affected.
+    EXPECT_NO_THROW(load_config(
+        write(R"({"machines": [{"name":"fc","backend":"firecracker","kernel":"vmlinuz"}]})")));
+  }
+  for (const char* good : {"kvm", "tcg", "kvm:tcg", ""}) {
+    ScopedEnv accel("ATTEST_ACCEL", good);
+    EXPECT_NO_THROW(load_config(write(two_qemu_machines))) << "ATTEST_ACCEL=" << good;
+  }
+  ScopedEnv unset("ATTEST_ACCEL", std::nullopt);
+  EXPECT_NO_THROW(load_config(write(two_qemu_machines)));
 }
 
 TEST(accel_test, parses_the_three_settings) {

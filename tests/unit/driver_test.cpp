@@ -17,6 +17,7 @@
 #include "core/driver_impl.hpp"
 #include "core/log.hpp"
 #include "core/util.hpp"
+#include "scoped_env.hpp"
 
 namespace attest {
 namespace {
@@ -151,6 +152,25 @@ TEST_F(driver_test, create_machine_adds_a_validated_machine) {
   c.name = "c";
   c.start_command = dir_ / "run-c-vm";
   EXPECT_EQ(driver_->create_machine(c).name(), "c");
+}
+
+// Issue 23: a bad ATTEST_ACCEL fails when the Driver is made (and in create_machine), naming the
+// machine, not at the machine's first start.
+TEST_F(driver_test, a_bad_attest_accel_fails_the_driver_and_create_machine) {
+  testing_support::ScopedEnv accel("ATTEST_ACCEL", "hvf");
+  Config config;
+  MachineConfig server;
+  server.name = "server";
+  server.kernel = dir_ / "vmlinuz";
+  config.machines.push_back(server);
+  DriverOptions options;
+  options.output_dir = dir_ / "out2";
+  const auto message = HasSubstr(
+      "machine 'server': environment variable ATTEST_ACCEL='hvf' is not one of kvm, "
+      "tcg, kvm:tcg");
+  EXPECT_THAT([&] { Driver d(config, options); }, ThrowsMessage<ConfigError>(message));
+  EXPECT_THAT([&] { driver_->create_machine(server); }, ThrowsMessage<ConfigError>(message));
+  EXPECT_EQ(driver_->machines().size(), 1u);
 }
 
 TEST_F(driver_test, wait_all_runs_in_parallel_and_rethrows_the_first_error) {

@@ -7,9 +7,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "attest/error.hpp"
 #include "backend/qemu.hpp"
+#include "scoped_env.hpp"
 
 namespace attest::backend {
 namespace {
@@ -18,6 +20,8 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
+using ::testing::ThrowsMessage;
 
 const MachinePaths paths{"/run/t/vm-state-server", "/run/t/shared-xchg", "/out", {}};
 const QemuSockets sockets{"/run/t/vm-state-server/shell", "/run/t/vm-state-server/shell-data",
@@ -147,19 +151,27 @@ TEST(qemu_args_test, attest_accel_overrides_the_config) {
   MachineConfig m;
   m.name = "vm";
   m.accel = Accel::kvm;
-  ::unsetenv("ATTEST_ACCEL");
   bool explicit_choice = false;
-  EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::kvm);
-  EXPECT_TRUE(explicit_choice);
-  m.accel.reset();
-  EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::kvm_or_tcg);
-  EXPECT_FALSE(explicit_choice);
-  ::setenv("ATTEST_ACCEL", "tcg", 1);
-  EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::tcg);
-  EXPECT_TRUE(explicit_choice);
-  ::setenv("ATTEST_ACCEL", "fast", 1);
-  EXPECT_THROW(effective_accel(m), ConfigError);
-  ::unsetenv("ATTEST_ACCEL");
+  {
+    testing_support::ScopedEnv unset("ATTEST_ACCEL", std::nullopt);
+    EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::kvm);
+    EXPECT_TRUE(explicit_choice);
+    m.accel.reset();
+    EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::kvm_or_tcg);
+    EXPECT_FALSE(explicit_choice);
+  }
+  {
+    testing_support::ScopedEnv tcg("ATTEST_ACCEL", "tcg");
+    EXPECT_EQ(effective_accel(m, &explicit_choice), Accel::tcg);
+    EXPECT_TRUE(explicit_choice);
+  }
+  // A value set after the configuration was validated is still caught at the start, and the
+  // error names the machine.
+  testing_support::ScopedEnv fast("ATTEST_ACCEL", "fast");
+  EXPECT_THAT([&] { effective_accel(m); },
+              ThrowsMessage<ConfigError>(StartsWith(
+                  "machine 'vm': environment variable ATTEST_ACCEL='fast' is not one of kvm, tcg, "
+                  "kvm:tcg")));
 }
 
 }  // namespace

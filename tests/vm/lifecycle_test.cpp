@@ -70,11 +70,19 @@ ATTEST_TEST(wait_for_shutdown_times_out_on_a_running_machine) {
 
 ATTEST_TEST(bad_accelerator_setting_is_reported) {
   auto config = attest::vmtest::minimal_config();
+  // With the configuration, naming the machine (issue 23)...
   ::setenv("ATTEST_ACCEL", "hvf", 1);
+  EXPECT_THAT([&] { attest::Driver driver(config); },
+              ThrowsMessage<attest::ConfigError>(HasSubstr(
+                  "machine 'machine': environment variable ATTEST_ACCEL='hvf' is not one of kvm, "
+                  "tcg, kvm:tcg")));
+  ::setenv("ATTEST_ACCEL", "tcg", 1);
+  // ... and again at the start when it changed since.
   attest::Driver driver(config);
+  ::setenv("ATTEST_ACCEL", "hvf", 1);
   EXPECT_THAT([&] { driver.machine("machine").start(); },
               ThrowsMessage<attest::ConfigError>(
-                  HasSubstr("ATTEST_ACCEL='hvf' is not one of kvm, tcg, kvm:tcg")));
+                  HasSubstr("machine 'machine': environment variable ATTEST_ACCEL='hvf'")));
   ::setenv("ATTEST_ACCEL", "tcg", 1);
 }
 
