@@ -85,9 +85,11 @@ struct MachineConfig {
   /// (eth0 is QEMU's user-mode network). On vlan v, node n has 192.168.v.n/24,
   /// 2001:db8:v::n/64 (decimal digits) and the MAC 52:54:00:12:vv:nn (hex), as in NixOS.
   std::vector<unsigned> vlans;
-  /// Whether the driver gives a direct-boot guest its vlan addresses, /etc/hosts and hostname
-  /// over the shell. False when the guest configures itself (the Nix microVM guests do, from
-  /// their NixOS configuration, as NixOS start scripts always do).
+  /// Whether the driver names a direct-boot guest's host after the machine (on the kernel
+  /// command line: `hostname=`, `systemd.hostname=`, `attest.hostname=`) and gives it its vlan
+  /// addresses, /etc/hosts and hostname over the shell. False when the guest configures itself
+  /// (the Nix microVM guests do, from their NixOS configuration, as NixOS start scripts always
+  /// do).
   bool configure_network = true;
   /// The node number n (1..254). Default: the machine's position in the alphabetical order of
   /// all machine names, from 1 (NixOS's numbering).

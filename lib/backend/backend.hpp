@@ -188,6 +188,14 @@ std::filesystem::path fresh_disk_path(const MachinePaths& paths, std::size_t ind
 /// survive reboots and restarts within the test. Throws: StartFailure.
 void create_fresh_disks(const MachineConfig& config, const MachinePaths& paths);
 
+/// The kernel command line of a direct boot: the configuration's `cmdline` (`fallback` when it
+/// has none) and, when the driver configures the guest (`configure_network`), the options that
+/// name the guest's host after the machine, as NixOS names every node's (its hostName):
+/// `hostname=` (Linux 5.19 and later set it themselves), `systemd.hostname=` (systemd prefers it
+/// to /etc/hostname) and `attest.hostname=` (the test guests' init). They go before a `--`, after
+/// which the words are init's arguments.
+std::string kernel_cmdline(const MachineConfig& config, std::string_view fallback = {});
+
 /// Creates the backend `config.backend` names. Throws: ConfigError for an unknown backend.
 std::unique_ptr<Backend> make_backend(const asio::any_io_executor& ex, const MachineConfig& config,
                                       const MachinePaths& paths);

@@ -55,10 +55,10 @@ struct Fd {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-/// The kernel command line when the configuration gives none: a serial console and Firecracker's
-/// reboot/panic behaviour (its own default has no console: 8250.nr_uarts=0).
+/// The kernel command line (kernel_cmdline); without one in the configuration a serial console
+/// and Firecracker's reboot/panic behaviour (its own default has no console: 8250.nr_uarts=0).
 std::string boot_args(const MachineConfig& config) {
-  return config.cmdline.empty() ? std::string("console=ttyS0 reboot=k panic=1") : config.cmdline;
+  return kernel_cmdline(config, "console=ttyS0 reboot=k panic=1");
 }
 
 }  // namespace

@@ -139,7 +139,8 @@ Args direct_boot_args(const MachineConfig& config, const MachinePaths& paths,
   if (!bios.empty()) a.insert(a.end(), {"-bios", bios});
   a.insert(a.end(), {"-kernel", config.kernel.string()});
   if (!config.initrd.empty()) a.insert(a.end(), {"-initrd", config.initrd.string()});
-  if (!config.cmdline.empty()) a.insert(a.end(), {"-append", config.cmdline});
+  if (auto cmdline = kernel_cmdline(config); !cmdline.empty())
+    a.insert(a.end(), {"-append", std::move(cmdline)});
   add_disks(a, config, paths);
   add_network(a, network);
   add_shell_ports(a, sockets);

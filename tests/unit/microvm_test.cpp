@@ -17,6 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
+/// What the kernel command line of machine "server" ends with: its host's name (kernel_cmdline).
+const std::string host_names = " hostname=server systemd.hostname=server attest.hostname=server";
+
 class microvm_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -96,7 +99,7 @@ TEST_F(microvm_test, firecracker_requests_in_order_with_the_specs_field_names) {
   EXPECT_EQ(r[0].body, json::parse(R"({"vcpu_count": 2, "mem_size_mib": 256})"));
   EXPECT_EQ(r[1].body["kernel_image_path"], (dir_ / "vmlinux").string());
   EXPECT_EQ(r[1].body["initrd_path"], (dir_ / "initrd.img").string());
-  EXPECT_EQ(r[1].body["boot_args"], m.cmdline);
+  EXPECT_EQ(r[1].body["boot_args"], m.cmdline + host_names);
   // With an initrd no drive is the root device (Firecracker would add root=/dev/vda).
   EXPECT_EQ(r[2].body, json({{"drive_id", "rootfs"},
                              {"path_on_host", (dir_ / "state" / "disk0.raw").string()},
@@ -119,9 +122,14 @@ TEST_F(microvm_test, firecracker_root_device_without_initrd_and_default_boot_arg
   m.cmdline.clear();
   const auto r = firecracker_configuration(m, paths_, {}, microvm_files(paths_, "firecracker"));
   EXPECT_EQ(r[1].body, json({{"kernel_image_path", (dir_ / "vmlinux").string()},
-                             {"boot_args", "console=ttyS0 reboot=k panic=1"}}));
+                             {"boot_args", "console=ttyS0 reboot=k panic=1" + host_names}}));
   EXPECT_EQ(r[2].body["is_root_device"], true);
   EXPECT_EQ(r[3].body["is_root_device"], false);
+  // A guest that names its own host (the Nix microVM guests, from their NixOS configuration).
+  m.configure_network = false;
+  EXPECT_EQ(firecracker_configuration(m, paths_, {}, microvm_files(paths_, "firecracker"))[1]
+                .body["boot_args"],
+            "console=ttyS0 reboot=k panic=1");
 }
 
 TEST_F(microvm_test, firecracker_snapshot_load_overrides_vsock_and_taps) {
@@ -152,7 +160,7 @@ TEST_F(microvm_test, cloud_hypervisor_vm_config_memory_in_bytes_serial_on_stdout
                 "initramfs": ")" +
                             (dir_ / "initrd.img").string() + R"(",
                 "cmdline": ")" +
-                            m.cmdline + R"("},
+                            m.cmdline + host_names + R"("},
     "cpus": {"boot_vcpus": 2, "max_vcpus": 2},
     "memory": {"size": 268435456},
     "disks": [{"path": ")" + (dir_ / "state" / "disk0.raw").string() +

@@ -92,7 +92,8 @@ TEST(qemu_args_test, direct_boot) {
   EXPECT_THAT(a,
               HasSubstr("-name vm -nodefaults -no-user-config -machine pc -accel tcg,thread=multi "
                         "-cpu max -m 128 -smp 2 -bios /q/qboot.rom -kernel /k/vmlinuz "
-                        "-initrd /k/initrd.img -append console=ttyS0 panic=-1 "));
+                        "-initrd /k/initrd.img -append console=ttyS0 panic=-1 hostname=vm "
+                        "systemd.hostname=vm attest.hostname=vm "));
   EXPECT_THAT(a, HasSubstr("-drive file=/d/root.img,format=qcow2,if=virtio,readonly=on "));
   // A fresh disk is a qcow2 image in the machine's state directory (snapshots need qcow2).
   EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk1.qcow2,format=qcow2,if=virtio ",
@@ -145,6 +146,42 @@ TEST(qemu_args_test, accelerators) {
               HasSubstr("-accel kvm -cpu"));
   EXPECT_THAT(joined(qemu_launch(m, paths, sockets, Accel::kvm_or_tcg, false, false, "").args),
               HasSubstr("-accel kvm -accel tcg -cpu"));
+}
+
+// Issue 23: a machine on no vlan kept the guest's own hostname; NixOS names every node's host
+// after the node, and so does the kernel command line now, vlans or not, at no cost to the boot.
+TEST(qemu_args_test, kernel_cmdline_names_the_host_after_the_machine) {
+  MachineConfig m;
+  m.name = "server";
+  m.kernel = "/k/vmlinuz";
+  m.cmdline = "console=ttyS0 quiet";
+  const std::string names = "hostname=server systemd.hostname=server attest.hostname=server";
+  EXPECT_EQ(kernel_cmdline(m), "console=ttyS0 quiet " + names);
+  EXPECT_THAT(qemu_launch(m, paths, sockets, Accel::tcg, true, false, "").args,
+              Contains("console=ttyS0 quiet " + names));
+  // Words after `--` are init's arguments: the names go before them.
+  m.cmdline = "console=ttyS0 init=/bin/sh -- -c true";
+  EXPECT_EQ(kernel_cmdline(m), "console=ttyS0 init=/bin/sh " + names + " -- -c true");
+  m.cmdline = "--";
+  EXPECT_EQ(kernel_cmdline(m), names + " --");
+  m.cmdline = "a--b --x";  // not the word `--`
+  EXPECT_EQ(kernel_cmdline(m), "a--b --x " + names);
+  // Without a command line of its own: the backend's default, or the names alone.
+  m.cmdline.clear();
+  EXPECT_EQ(kernel_cmdline(m), names);
+  EXPECT_EQ(kernel_cmdline(m, "console=ttyS0"), "console=ttyS0 " + names);
+  // A guest that configures itself (the Nix microVM guests: NixOS sets its hostName) is left
+  // alone, as is a NixOS start script, which has no command line of attest's.
+  m.configure_network = false;
+  m.cmdline = "console=ttyS0";
+  EXPECT_EQ(kernel_cmdline(m), "console=ttyS0");
+  EXPECT_THAT(joined(qemu_launch(m, paths, sockets, Accel::tcg, true, false, "").args),
+              Not(HasSubstr("hostname")));
+  MachineConfig script;
+  script.name = "server";
+  script.start_command = "/x/run-server-vm";
+  EXPECT_THAT(joined(qemu_launch(script, paths, sockets, Accel::tcg, true, false, "").args),
+              Not(HasSubstr("hostname")));
 }
 
 TEST(qemu_args_test, attest_accel_overrides_the_config) {

@@ -64,6 +64,7 @@ TEST_P(microvm, boots_runs_commands_and_shuts_down) {
   // The split store: the shared erofs image under a per-machine writable overlay.
   EXPECT_THAT(m.succeed("cat /proc/mounts"), HasSubstr("overlay / overlay"));
   EXPECT_THAT(m.succeed("cat /proc/cmdline"), HasSubstr("attest.store=/dev/vdb"));
+  EXPECT_EQ(m.succeed("hostname"), "machine\n");  // attest.hostname= (issue 23)
   m.wait_for_console_text("connecting to host");
   EXPECT_THAT(m.get_console_log(), HasSubstr("err\n"));  // stderr goes to the serial console
   m.shutdown(60s);

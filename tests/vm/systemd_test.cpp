@@ -27,6 +27,8 @@ ATTEST_TEST(units_jobs_and_states) {
   start_all();
   auto& m = machine("server");
   m.wait_for_unit("multi-user.target");
+  // systemd.hostname= on the kernel command line names the host, over /etc/hostname (issue 23).
+  EXPECT_EQ(m.succeed("hostname"), "server\n");
 
   subtest("unit info and properties", [&] {
     install_unit(m, "env.service",
