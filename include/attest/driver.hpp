@@ -74,9 +74,9 @@ class [[nodiscard]] PollingCondition {
 class Driver {
  public:
   /// Loads `config_file`. Throws: ConfigError.
-  explicit Driver(const std::filesystem::path& config_file, DriverOptions options = {});
+  explicit Driver(const std::filesystem::path& config_file, const DriverOptions& options = {});
   /// Uses an already loaded configuration. Throws: ConfigError.
-  explicit Driver(Config config, DriverOptions options = {});
+  explicit Driver(Config config, const DriverOptions& options = {});
   ~Driver();
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;

@@ -58,7 +58,7 @@ class Where {
 /// ```
 class Error : public std::runtime_error {
  public:
-  Error(std::string message, std::string machine = {}, std::string operation = {},
+  Error(const std::string& message, std::string machine = {}, std::string operation = {},
         Where where = Where::current());
 
   /// The machine the error is about, or empty for driver-level errors.
@@ -89,7 +89,7 @@ std::string describe(const std::exception& e);
 /// A guest command did not end as required (NixOS: `RequestedAssertionFailed`).
 class CommandFailed : public Error {
  public:
-  CommandFailed(std::string message, std::string machine, std::string operation,
+  CommandFailed(const std::string& message, std::string machine, std::string operation,
                 std::string command, int status, std::string output,
                 Where where = Where::current());
   const std::string& command() const noexcept { return command_; }
@@ -107,9 +107,9 @@ class CommandFailed : public Error {
 /// An operation did not finish within its timeout (or the global timeout expired).
 class TimeoutError : public Error {
  public:
-  TimeoutError(std::string message, std::string machine, std::string operation,
+  TimeoutError(const std::string& message, std::string machine, std::string operation,
                std::chrono::milliseconds timeout, Where where = Where::current());
-  TimeoutError(std::string message, std::string machine, std::string operation,
+  TimeoutError(const std::string& message, std::string machine, std::string operation,
                std::chrono::milliseconds timeout, std::chrono::milliseconds elapsed,
                Where where = Where::current());
   /// The limit that expired: the operation's timeout, or the global timeout.
@@ -128,8 +128,8 @@ class TimeoutError : public Error {
 /// carries the unit's `systemctl status` and its last journal lines.
 class UnitError : public Error {
  public:
-  UnitError(std::string message, std::string machine, std::string operation, std::string unit,
-            std::string state, Where where = Where::current());
+  UnitError(const std::string& message, std::string machine, std::string operation,
+            std::string unit, std::string state, Where where = Where::current());
   const std::string& unit() const noexcept { return unit_; }
   /// The unit's ActiveState when the error was raised, e.g. "failed".
   const std::string& state() const noexcept { return state_; }
@@ -153,7 +153,7 @@ struct VmmEnd {
 class BootError : public Error {
  public:
   using Error::Error;
-  BootError(std::string message, std::string machine, std::string operation, VmmEnd end,
+  BootError(const std::string& message, std::string machine, std::string operation, VmmEnd end,
             Where where = Where::current());
   /// How the VMM ended; all empty when it had not (a shell that never came up, a closed
   /// connection, a backdoor shell that exited).
@@ -173,8 +173,8 @@ class BackendError : public Error {
     int http_status = 0;    ///< the HTTP status of a Firecracker / cloud-hypervisor API call
   };
   using Error::Error;
-  BackendError(std::string message, std::string machine, std::string operation, Request request,
-               Where where = Where::current());
+  BackendError(const std::string& message, std::string machine, std::string operation,
+               Request request, Where where = Where::current());
   /// The request the VMM refused (empty when the error is not about one request).
   const Request& request() const noexcept { return request_; }
 
@@ -201,7 +201,7 @@ class Unsupported : public Error {
 /// command; the command did not run (NixOS `PollingConditionError`).
 class PollingConditionError : public Error {
  public:
-  PollingConditionError(std::string message, std::string machine, std::string operation,
+  PollingConditionError(const std::string& message, std::string machine, std::string operation,
                         std::string description, Where where = Where::current());
   /// The condition's description.
   const std::string& description() const noexcept { return description_; }

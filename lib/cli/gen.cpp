@@ -139,6 +139,7 @@ std::string cpp_identifier(std::string_view name) {
 std::string generate_test(const GenSpec& spec) {
   const auto nodes = checked_nodes(spec);
   std::vector<std::string> shown_nodes;
+  shown_nodes.reserve(nodes.size());
   for (const auto& node : nodes) shown_nodes.push_back(c_escape(node));
 
   std::string out = fmt::format(

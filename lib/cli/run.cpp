@@ -146,6 +146,7 @@ bool up_to_date(const fs::path& binary, const fs::path& depfile) {
 /// Runs `argv` in the foreground and returns its exit status (128+N for signal N).
 int spawn(const std::vector<std::string>& argv) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::cout.flush();
@@ -179,7 +180,7 @@ fs::path cache_entry(const fs::path& script, const std::string& cxx,
   for (const auto& f : flags) key += f + ' ';
   for (const auto& f : attest) key += f + ' ';
   const fs::path cache = cache_dir.empty() ? default_cache_dir() : cache_dir;
-  const fs::path entry = cache / fmt::format("{}-{:016x}", script.stem().string(), fnv1a(key));
+  fs::path entry = cache / fmt::format("{}-{:016x}", script.stem().string(), fnv1a(key));
   std::error_code ec;
   fs::create_directories(entry, ec);
   if (ec)
@@ -201,7 +202,7 @@ fs::path translation_unit(const fs::path& script, const std::string& source, con
   spec.script = source;
   spec.script_name = script.string();
   spec.output_name = "test.cpp";
-  const fs::path unit = entry / "test.cpp";
+  fs::path unit = entry / "test.cpp";
   write_if_changed(unit, generate_test(spec));
   return unit;
 }

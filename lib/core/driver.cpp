@@ -75,7 +75,7 @@ fs::path choose_output_dir(const DriverOptions& options) {
 
 }  // namespace
 
-DriverImpl::DriverImpl(Config config, DriverOptions options)
+DriverImpl::DriverImpl(Config config, const DriverOptions& options)
     : config_(std::move(config)),
       work_(asio::make_work_guard(io_)),
       global_abort_(io_.get_executor()),
@@ -235,11 +235,11 @@ void DriverImpl::cancel_global_timeout() {
 
 }  // namespace detail
 
-Driver::Driver(const std::filesystem::path& config_file, DriverOptions options)
-    : impl_(std::make_unique<detail::DriverImpl>(load_config(config_file), std::move(options))) {}
+Driver::Driver(const std::filesystem::path& config_file, const DriverOptions& options)
+    : impl_(std::make_unique<detail::DriverImpl>(load_config(config_file), options)) {}
 
-Driver::Driver(Config config, DriverOptions options)
-    : impl_(std::make_unique<detail::DriverImpl>(std::move(config), std::move(options))) {}
+Driver::Driver(Config config, const DriverOptions& options)
+    : impl_(std::make_unique<detail::DriverImpl>(std::move(config), options)) {}
 
 Driver::~Driver() = default;
 
@@ -272,6 +272,7 @@ void Driver::start_all(Where where) {
       const auto all = d.machines();
       using Op = decltype(asio::co_spawn(ex, all.front()->impl().start(), asio::deferred));
       std::vector<Op> ops;
+      ops.reserve(all.size());
       for (auto* m : all) ops.push_back(asio::co_spawn(ex, m->impl().start(), asio::deferred));
       auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
                                  .async_wait(asio::experimental::wait_for_all(), use_awaitable);

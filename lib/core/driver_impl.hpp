@@ -59,7 +59,7 @@ class CallerLink {
 
 class DriverImpl {
  public:
-  DriverImpl(Config config, DriverOptions options);
+  DriverImpl(Config config, const DriverOptions& options);
   ~DriverImpl();
 
   asio::any_io_executor executor() { return io_.get_executor(); }

@@ -9,39 +9,37 @@
 
 namespace attest {
 
-Error::Error(std::string message, std::string machine, std::string operation, Where where)
-    : std::runtime_error(std::move(message)),
+Error::Error(const std::string& message, std::string machine, std::string operation, Where where)
+    : std::runtime_error(message),
       machine_(std::move(machine)),
       operation_(std::move(operation)),
       where_(where) {}
 
-CommandFailed::CommandFailed(std::string message, std::string machine, std::string operation,
+CommandFailed::CommandFailed(const std::string& message, std::string machine, std::string operation,
                              std::string command, int status, std::string output, Where where)
-    : Error(std::move(message), std::move(machine), std::move(operation), where),
+    : Error(message, std::move(machine), std::move(operation), where),
       command_(std::move(command)),
       status_(status),
       output_(std::move(output)) {}
 
-TimeoutError::TimeoutError(std::string message, std::string machine, std::string operation,
+TimeoutError::TimeoutError(const std::string& message, std::string machine, std::string operation,
                            std::chrono::milliseconds timeout, Where where)
-    : TimeoutError(std::move(message), std::move(machine), std::move(operation), timeout, timeout,
-                   where) {}
+    : TimeoutError(message, std::move(machine), std::move(operation), timeout, timeout, where) {}
 
-TimeoutError::TimeoutError(std::string message, std::string machine, std::string operation,
+TimeoutError::TimeoutError(const std::string& message, std::string machine, std::string operation,
                            std::chrono::milliseconds timeout, std::chrono::milliseconds elapsed,
                            Where where)
-    : Error(std::move(message), std::move(machine), std::move(operation), where),
+    : Error(message, std::move(machine), std::move(operation), where),
       timeout_(timeout),
       elapsed_(elapsed) {}
 
-BootError::BootError(std::string message, std::string machine, std::string operation, VmmEnd end,
-                     Where where)
-    : Error(std::move(message), std::move(machine), std::move(operation), where),
-      end_(std::move(end)) {}
+BootError::BootError(const std::string& message, std::string machine, std::string operation,
+                     VmmEnd end, Where where)
+    : Error(message, std::move(machine), std::move(operation), where), end_(end) {}
 
-BackendError::BackendError(std::string message, std::string machine, std::string operation,
+BackendError::BackendError(const std::string& message, std::string machine, std::string operation,
                            Request request, Where where)
-    : Error(std::move(message), std::move(machine), std::move(operation), where),
+    : Error(message, std::move(machine), std::move(operation), where),
       request_(std::move(request)) {}
 
 std::string describe(const std::exception& e) {
@@ -65,16 +63,16 @@ std::string describe(const std::exception& e) {
   return out;
 }
 
-UnitError::UnitError(std::string message, std::string machine, std::string operation,
+UnitError::UnitError(const std::string& message, std::string machine, std::string operation,
                      std::string unit, std::string state, Where where)
-    : Error(std::move(message), std::move(machine), std::move(operation), where),
+    : Error(message, std::move(machine), std::move(operation), where),
       unit_(std::move(unit)),
       state_(std::move(state)) {}
 
-PollingConditionError::PollingConditionError(std::string message, std::string machine,
+PollingConditionError::PollingConditionError(const std::string& message, std::string machine,
                                              std::string operation, std::string description,
                                              Where where)
-    : Error(std::move(message), std::move(machine), std::move(operation), where),
+    : Error(message, std::move(machine), std::move(operation), where),
       description_(std::move(description)) {}
 
 std::string_view to_string(Capability c) noexcept {

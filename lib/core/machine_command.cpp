@@ -108,8 +108,8 @@ awaitable<std::string> MachineImpl::expect(std::string command, milliseconds tim
                           excerpt(command, 400),
                           r.output.empty() ? "" : "\noutput: ", excerpt(r.output, 2000));
   }
-  throw CommandFailed(std::move(message), name(), std::move(operation), std::move(command),
-                      r.status, std::move(r.output));
+  throw CommandFailed(message, name(), std::move(operation), std::move(command), r.status,
+                      std::move(r.output));
 }
 
 awaitable<MachineImpl::Attempt> MachineImpl::poll(std::shared_ptr<Boot> boot, const Wait& wait,

@@ -71,7 +71,7 @@ awaitable<shell::Result> MachineImpl::copy_command(Copy& copy, const std::string
         "(boot {} in {}){}{}",
         name(), copy.operation, what, r.status, console_.boot(), console_log_path().string(),
         r.output.empty() ? "" : "\noutput: ", excerpt(r.output));
-    throw CommandFailed(std::move(message), name(), copy.operation, excerpt(command, 400), r.status,
+    throw CommandFailed(message, name(), copy.operation, excerpt(command, 400), r.status,
                         std::move(r.output));
   }
   co_return r;

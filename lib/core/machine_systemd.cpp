@@ -52,8 +52,8 @@ std::map<std::string, std::string> checked_unit_info(std::string_view machine,
     auto message = fmt::format("machine '{}': {}: `{}` {} (exit code {}): {}", machine, operation,
                                command, status != 0 ? "failed" : "did not report the property",
                                status, excerpt(output, 400));
-    throw CommandFailed(std::move(message), std::string(machine), std::string(operation), command,
-                        status, std::move(output));
+    throw CommandFailed(message, std::string(machine), std::string(operation), command, status,
+                        std::move(output));
   }
   return info;
 }
@@ -135,7 +135,7 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
       auto message =
           fmt::format("machine '{}': {}: systemctl show reported no ActiveState for {} (got: {})",
                       name(), operation, what, got.empty() ? "nothing" : excerpt(got, 300));
-      throw UnitError(std::move(message), name(), operation, unit, "");
+      throw UnitError(message, name(), operation, unit, "");
     }
     const auto& state = info["ActiveState"];
     if (state == "active") co_return Attempt::done;
@@ -164,7 +164,7 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
   if (!unit_failure.empty()) {
     log_error(name(), unit_failure);
     auto message = fmt::format("machine '{}': {}: {}{}", name(), operation, unit_failure, context);
-    throw UnitError(std::move(message), name(), operation, unit, state);
+    throw UnitError(message, name(), operation, unit, state);
   }
   throw wait_timeout(wait, schedule,
                      fmt::format("; it is still {}, SubState={}", state, info["SubState"]),

@@ -29,7 +29,8 @@ awaitable<void> CallerLink::check_conditions() {
 std::shared_ptr<PollingConditionState> DriverImpl::add_polling_condition(
     std::string description, std::function<bool()> check, std::chrono::milliseconds interval) {
   auto state = std::make_shared<PollingConditionState>();
-  state->description = description.empty() ? std::string("polling condition") : description;
+  state->description =
+      description.empty() ? std::string("polling condition") : std::move(description);
   state->check = std::move(check);
   state->interval = interval;
   std::lock_guard lock(conditions_mutex_);

@@ -32,8 +32,8 @@ using namespace wire;
 
 namespace {
 
-BackendError network_error(std::string message) {
-  return BackendError(std::move(message), "", "network");
+BackendError network_error(const std::string& message) {
+  return BackendError(message, "", "network");
 }
 
 /// A received descriptor, closed unless released.
@@ -129,7 +129,7 @@ struct Namespace::Reply {
   UniqueFd fd;
 };
 
-Namespace::Namespace(asio::any_io_executor ex, pid_t pid, int fd)
+Namespace::Namespace(const asio::any_io_executor& ex, pid_t pid, int fd)
     : socket_(ex), pid_(pid), idle_(ex) {
   socket_.assign(Socket::protocol_type(AF_UNIX, SOCK_SEQPACKET), fd);
 }
@@ -147,7 +147,7 @@ Namespace::~Namespace() {
 }
 
 awaitable<std::unique_ptr<Namespace>> Namespace::create(asio::any_io_executor ex,
-                                                        NamespaceOptions options) {
+                                                        const NamespaceOptions& options) {
   return create_holder(std::move(ex), options.tun_device.string());
 }
 

@@ -39,7 +39,7 @@ class Namespace {
   /// Forks the holder and waits until the namespace is ready.
   /// Throws: BackendError (operation "network") naming what failed and what the host needs.
   static awaitable<std::unique_ptr<Namespace>> create(asio::any_io_executor ex,
-                                                      NamespaceOptions options);
+                                                      const NamespaceOptions& options);
   /// The same with the default options. An overload, not a default argument: GCC 12 destroys
   /// a default argument's temporary twice when the call is the operand of co_await.
   static awaitable<std::unique_ptr<Namespace>> create(asio::any_io_executor ex);
@@ -83,7 +83,7 @@ class Namespace {
   struct Reply;
   using Socket = asio::generic::seq_packet_protocol::socket;
 
-  Namespace(asio::any_io_executor ex, pid_t pid, int fd);
+  Namespace(const asio::any_io_executor& ex, pid_t pid, int fd);
   // The coroutine behind both create()s, which are plain functions so that their class-type
   // parameter never lives in a coroutine frame.
   static awaitable<std::unique_ptr<Namespace>> create_holder(asio::any_io_executor ex,

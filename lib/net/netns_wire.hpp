@@ -20,7 +20,7 @@ namespace attest::net::wire {
 // holder that does not answer is stuck, and the caller gets an error rather than a hang.
 constexpr std::chrono::seconds request_timeout{5};
 constexpr int holder_connect_timeout_s = 3;
-constexpr std::size_t max_message = 64 * 1024;
+constexpr std::size_t max_message = std::size_t{64} * 1024;
 constexpr int holder_fd = 3;
 
 constexpr char reply_ok = 'o';

@@ -20,9 +20,7 @@ namespace {
 
 constexpr auto switch_ready_timeout = 5s;
 
-[[noreturn]] void fail(std::string message) {
-  throw BackendError(std::move(message), "", "network");
-}
+[[noreturn]] void fail(const std::string& message) { throw BackendError(message, "", "network"); }
 
 }  // namespace
 

@@ -25,7 +25,7 @@ struct PortProxy::State {
 namespace {
 
 awaitable<void> copy(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
-  std::array<char, 16 * 1024> buf;
+  std::array<char, std::size_t{16} * 1024> buf;
   for (;;) {
     auto [ec, n] = co_await from->async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
     if (n > 0) {

@@ -106,7 +106,7 @@ struct VmmProcess::State : std::enable_shared_from_this<VmmProcess::State> {
 namespace {
 
 awaitable<void> pump_stdout(std::shared_ptr<VmmProcess::State> s) {
-  std::string buf(16 * 1024, '\0');
+  std::string buf(std::size_t{16} * 1024, '\0');
   for (;;) {
     auto [ec, n] =
         co_await s->out.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
@@ -176,7 +176,7 @@ VmmProcess::VmmProcess(const asio::any_io_executor& ex, const SpawnSpec& spec, H
                    (kv.size() > k.size() && kv.substr(0, k.size()) == k && kv[k.size()] == '=');
     if (!overridden) env.emplace_back(kv);
   }
-  for (const auto& [k, v] : spec.env) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) env.push_back(fmt::format("{}={}", k, v));
 
   error_code ec;
   bp::posix::default_launcher launcher;

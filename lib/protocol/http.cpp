@@ -320,7 +320,7 @@ awaitable<Response> Client::request(std::string method, std::string target, std:
   std::string sentence =
       fmt::format("{}: {}", x.what, status_text(response.status, response.reason));
   if (!message.empty()) sentence += ": " + message;
-  throw Error(response.status, std::move(sentence), std::move(message));
+  throw Error(response.status, sentence, std::move(message));
 }
 
 awaitable<Response> Client::run(Exchange& x) {

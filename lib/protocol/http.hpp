@@ -25,10 +25,8 @@ struct Response {
 /// complete sentence, e.g. "Firecracker API: PUT /machine-config: 400 Bad Request: <message>".
 class Error : public std::runtime_error {
  public:
-  Error(int status, std::string message, std::string vmm_message = {})
-      : std::runtime_error(std::move(message)),
-        status_(status),
-        vmm_message_(std::move(vmm_message)) {}
+  Error(int status, const std::string& message, std::string vmm_message = {})
+      : std::runtime_error(message), status_(status), vmm_message_(std::move(vmm_message)) {}
   /// The HTTP status, or 0 when there was no HTTP answer (connect, I/O, timeout, parse).
   int status() const noexcept { return status_; }
   /// The VMM's own error text (see vmm_message()); empty without an answer.
@@ -47,7 +45,7 @@ class Error : public std::runtime_error {
 std::string vmm_message(std::string_view body);
 
 /// Largest response body accepted.
-inline constexpr std::size_t max_body = 8 * 1024 * 1024;
+inline constexpr std::size_t max_body = std::size_t{8} * 1024 * 1024;
 
 /// Reads one response from the bytes of a connection, as they arrive, without doing I/O: the
 /// client's own parser, so it can be tested (and fuzzed) apart from sockets. Beast does the

@@ -21,8 +21,8 @@ using json = nlohmann::json;
 /// with an error; empty for connection and framing problems.
 class QmpError : public std::runtime_error {
  public:
-  QmpError(std::string message, std::string error_class = {})
-      : std::runtime_error(std::move(message)), error_class_(std::move(error_class)) {}
+  QmpError(const std::string& message, std::string error_class = {})
+      : std::runtime_error(message), error_class_(std::move(error_class)) {}
   const std::string& error_class() const noexcept { return error_class_; }
 
  private:

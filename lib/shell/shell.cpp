@@ -18,7 +18,7 @@ struct Shell::Inflight {
 };
 
 namespace {
-constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t read_chunk = std::size_t{64} * 1024;
 }
 
 Shell::Shell(Channel channel, std::string machine)
@@ -224,7 +224,7 @@ awaitable<Result> Shell::run(std::string command,
 
 awaitable<std::size_t> Shell::raw_exchange(std::string line, std::string terminator) {
   co_await send_line(std::move(line));
-  std::string chunk(256 * 1024, '\0');
+  std::string chunk(std::size_t{256} * 1024, '\0');
   std::string tail;
   std::size_t total = 0;
   for (;;) {
