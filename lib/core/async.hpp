@@ -65,7 +65,8 @@ class Event {
 /// Runs `fn`, blocking host work (copying files, running tar), on `pool` and resumes on the
 /// calling coroutine's executor with its result or exception, so that the I/O thread stays free
 /// meanwhile. Cancelling the wait (a race's deadline or abort) abandons the result at once; the
-/// work itself runs to its end on the pool, so `fn` must own what it uses.
+/// work itself runs to its end on the pool, so `fn` must own what it uses, and the caller's
+/// executor must outlive the pool's work (DriverImpl joins its pool before its io_context goes).
 template <class F>
 awaitable<std::invoke_result_t<F&>> host_work(asio::thread_pool& pool, F fn) {
   using T = std::invoke_result_t<F&>;
@@ -78,7 +79,9 @@ awaitable<std::invoke_result_t<F&>> host_work(asio::thread_pool& pool, F fn) {
   };
   auto ex = co_await asio::this_coro::executor;
   auto outcome = std::make_shared<Outcome>(ex);
-  asio::post(pool, [outcome, ex, fn = std::move(fn)]() mutable {
+  // The worker hands its reference on with the result, so that the Outcome (its Event's timer
+  // belongs to the caller's executor) is never destroyed on the pool's thread.
+  asio::post(pool, [outcome_ref = outcome, ex, fn = std::move(fn)]() mutable {
     std::optional<Value> value;
     std::exception_ptr error;
     try {
@@ -91,7 +94,7 @@ awaitable<std::invoke_result_t<F&>> host_work(asio::thread_pool& pool, F fn) {
     } catch (...) {
       error = std::current_exception();
     }
-    asio::post(ex, [outcome, value = std::move(value), error]() mutable {
+    asio::post(ex, [outcome = std::move(outcome_ref), value = std::move(value), error]() mutable {
       outcome->value = std::move(value);
       outcome->error = error;
       outcome->done.set();

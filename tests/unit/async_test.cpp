@@ -44,10 +44,14 @@ TEST(async_test, host_work_passes_its_exception_on) {
 }
 
 // A race's deadline ends the wait for host work at once; the work runs to its end on the pool.
+// The io_context outlives the pool here, as DriverImpl's does: the abandoned work's result is
+// still posted to it.
 TEST(async_test, a_deadline_abandons_host_work) {
+  asio::io_context io;
   asio::thread_pool pool(1);
   std::atomic<bool> finished{false};
-  run([&](asio::io_context& io) -> awaitable<void> {
+  bool ended_at_deadline = false;
+  auto body = [&]() -> awaitable<void> {
     detail::Event never(io.get_executor());
     auto work = detail::host_work(pool, [&finished] {
       std::this_thread::sleep_for(500ms);
@@ -55,12 +59,16 @@ TEST(async_test, a_deadline_abandons_host_work) {
     });
     const auto t0 = Clock::now();
     auto r = co_await detail::race(std::move(work), deadline_after(50ms), never);
-    EXPECT_EQ(r.end, detail::RaceEnd::deadline);
-    EXPECT_LT(Clock::now() - t0, 400ms);
+    ended_at_deadline = r.end == detail::RaceEnd::deadline && Clock::now() - t0 < 400ms;
     EXPECT_FALSE(finished);
-  });
+  };
+  asio::co_spawn(io, body(), asio::detached);
+  io.run();
+  EXPECT_TRUE(ended_at_deadline);
   pool.join();
   EXPECT_TRUE(finished);
+  io.restart();
+  io.run();  // the abandoned work's completion, posted after the wait ended
 }
 
 }  // namespace
