@@ -27,12 +27,6 @@ namespace {
 /// The time all the steps of one copy may take together: what one command gets by default.
 constexpr std::chrono::milliseconds copy_limit = default_timeout;
 
-/// The guest-side temporary directory `mktemp -d` printed.
-std::string strip_line_end(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 }  // namespace
 
 /// One copy in progress: its machine's boot, its deadline and the caller to check the polling
@@ -179,7 +173,7 @@ awaitable<void> MachineImpl::copy_in_tar(Copy& copy, fs::path source, std::strin
   auto archive = std::make_shared<const std::string>(std::move(packed));
   const std::string mktemp = "mktemp -d /tmp/.attest-copy.XXXXXX";
   const auto made = co_await copy_command(copy, mktemp, "making a staging directory");
-  const auto dir = strip_line_end(made.output);
+  const std::string dir(trim(made.output));  // mktemp's line
   std::string archive_path = dir + "/copy.tar";
   co_await write_via_shell(copy, std::move(archive), std::move(archive_path), false);
   const auto unpack =
