@@ -8,7 +8,9 @@
 //     m.log(format("nginx {}", v->group("version")));
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <regex>
@@ -16,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,6 +26,37 @@ namespace attest::script {
 
 namespace detail {
 inline constexpr std::string_view spaces = " \t\n\r\v\f";
+/// A string type (not merely convertible to one, as a JSON value is).
+template <class C>
+concept Text =
+    std::is_same_v<std::decay_t<C>, std::string> ||
+    std::is_same_v<std::decay_t<C>, std::string_view> || std::is_same_v < std::decay_t<C>,
+const char* > || std::is_same_v<std::decay_t<C>, char*>;
+
+/// A std::vector, which Python indexes from the end with negative numbers.
+template <class C>
+concept Vector = std::is_same_v<C, std::vector<typename C::value_type>>;
+
+/// A value as Python's str() shows it: text as it is (a JSON string too, without quotes),
+/// anything else as `operator<<` writes it.
+template <class T>
+std::string text(const T& v) {
+  if constexpr (Text<T>) {
+    return std::string(v);
+  } else if constexpr (requires {
+                         v.is_string();
+                         v.template get<std::string>();
+                       }) {
+    if (v.is_string()) return v.template get<std::string>();
+    std::ostringstream s;
+    s << v;
+    return std::move(s).str();
+  } else {
+    std::ostringstream s;
+    s << v;
+    return std::move(s).str();
+  }
+}
 }  // namespace detail
 
 /// Python's `s.strip()`: without leading and trailing white space.
@@ -94,6 +128,35 @@ inline bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
+/// Python's `x in items` for a list (an element equal to `x`), a map or a JSON object (a key).
+template <class R, class T>
+requires(!detail::Text<R>) bool contains(const R& items, const T& x) {
+  // Generic, so that its body exists only for the kinds of `items` that use it.
+  const auto has_element = [&x](const auto& range) {
+    for (const auto& item : range)
+      if (item == x) return true;
+    return false;
+  };
+  if constexpr (requires {
+                  items.is_object();
+                  items.contains(x);
+                })
+    return items.is_object() ? items.contains(x) : has_element(items);
+  else if constexpr (requires {
+                       typename R::key_type;
+                       items.find(x);
+                     })
+    return items.find(x) != items.end();
+  else
+    return has_element(items);
+}
+
+/// Python's `str(x)`.
+template <class T>
+std::string str(const T& x) {
+  return detail::text(x);
+}
+
 /// Python's `sep.join(items)`.
 inline std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
@@ -104,21 +167,161 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
+/// Python's `s.startswith(prefix)`.
+inline bool startswith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+/// Python's `s.endswith(suffix)`.
+inline bool endswith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+/// Python's `s.replace(old, new)`: every occurrence of `old` (not empty) replaced.
+/// Throws: std::invalid_argument for an empty `old`.
+inline std::string replace(std::string_view s, std::string_view old, std::string_view with) {
+  if (old.empty()) throw std::invalid_argument("attest::script::replace: empty pattern");
+  std::string out;
+  std::size_t from = 0;
+  for (auto at = s.find(old); at != std::string_view::npos; at = s.find(old, from)) {
+    out.append(s.substr(from, at - from)).append(with);
+    from = at + old.size();
+  }
+  return out.append(s.substr(from));
+}
+
+/// Python's `s.lower()` and `s.upper()`, for ASCII letters.
+inline std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+inline std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+/// Python's `s.count(sub)`: the non-overlapping occurrences of `sub` (not empty).
+/// Throws: std::invalid_argument for an empty `sub`.
+inline long count(std::string_view s, std::string_view sub) {
+  if (sub.empty()) throw std::invalid_argument("attest::script::count: empty pattern");
+  long n = 0;
+  for (auto at = s.find(sub); at != std::string_view::npos; at = s.find(sub, at + sub.size())) ++n;
+  return n;
+}
+
+/// Python's `len(x)`, as a signed number so that it compares with literals without warnings.
+template <class C>
+long len(const C& c) {
+  return static_cast<long>(std::size(c));
+}
+
+namespace detail {
+/// A Python index (negative counts from the end) into `size` items. Throws: std::out_of_range.
+inline std::size_t index(long i, std::size_t size) {
+  const long n = static_cast<long>(size);
+  if (i < -n || i >= n)
+    throw std::out_of_range("attest::script: index " + std::to_string(i) +
+                            " out of range for a length of " + std::to_string(n));
+  return static_cast<std::size_t>(i < 0 ? i + n : i);
+}
+/// Python's slice bounds `[lo:hi]` of `size` items as [first, last).
+inline std::pair<std::size_t, std::size_t> bounds(std::optional<long> lo, std::optional<long> hi,
+                                                  std::size_t size) {
+  const long n = static_cast<long>(size);
+  const auto clamp = [n](long v) { return v < 0 ? std::max(0L, v + n) : std::min(v, n); };
+  const long first = lo ? clamp(*lo) : 0;
+  const long last = hi ? clamp(*hi) : n;
+  return {static_cast<std::size_t>(first), static_cast<std::size_t>(std::max(first, last))};
+}
+}  // namespace detail
+
+/// Python's `s[i]` for a string (one character, as a string) and `v[i]` for a vector; a
+/// negative `i` counts from the end. Throws: std::out_of_range, as Python raises IndexError.
+inline std::string at(std::string_view s, long i) {
+  return std::string(1, s[detail::index(i, s.size())]);
+}
+template <class T>
+const T& at(const std::vector<T>& v, long i) {
+  return v[detail::index(i, v.size())];
+}
+/// `c[key]` of anything else with a throwing `at` (std::map, a JSON value): Python's KeyError.
+template <class C, class K>
+requires(!detail::Text<C> && !detail::Vector<C>) decltype(auto) at(const C& c, const K& key) {
+  return c.at(key);
+}
+
+/// Python's `s[lo:hi]` and `v[lo:hi]`: a missing bound is std::nullopt; negative bounds count
+/// from the end; out-of-range bounds are clamped, as in Python.
+inline std::string slice(std::string_view s, std::optional<long> lo, std::optional<long> hi) {
+  const auto [first, last] = detail::bounds(lo, hi, s.size());
+  return std::string(s.substr(first, last - first));
+}
+template <class T>
+std::vector<T> slice(const std::vector<T>& v, std::optional<long> lo, std::optional<long> hi) {
+  const auto [first, last] = detail::bounds(lo, hi, v.size());
+  return std::vector<T>(v.begin() + static_cast<long>(first), v.begin() + static_cast<long>(last));
+}
+
+/// Python's `int(s)` of a string: a decimal number, white space around it allowed.
+/// Throws: std::invalid_argument naming the text, as Python raises ValueError.
+inline long to_int(std::string_view s) {
+  const auto t = strip(s);
+  std::size_t used = 0;
+  long value = 0;
+  try {
+    value = std::stol(t, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (t.empty() || used != t.size())
+    throw std::invalid_argument("attest::script::to_int: not a whole number: \"" + std::string(s) +
+                                "\"");
+  return value;
+}
+
+/// Python's truth of a value: a string or container is true when not empty, an optional when
+/// it holds a value, a number when it is not zero.
+template <class T>
+bool truthy(const T& v) {
+  if constexpr (detail::Text<T>)
+    return !std::string_view(v).empty();
+  else if constexpr (requires { v.has_value(); })
+    return v.has_value();
+  else if constexpr (requires { std::empty(v); })
+    return !std::empty(v);
+  else
+    return static_cast<bool>(v);
+}
+
+/// Python's list comprehension `[f(x) for x in items]`.
+template <class R, class F>
+auto collect(const R& items, F f) {
+  std::vector<std::decay_t<decltype(f(*std::begin(items)))>> out;
+  for (const auto& x : items) out.push_back(f(x));
+  return out;
+}
+/// Python's `[f(x) for x in items if keep(x)]`.
+template <class R, class F, class P>
+auto collect(const R& items, F f, P keep) {
+  std::vector<std::decay_t<decltype(f(*std::begin(items)))>> out;
+  for (const auto& x : items)
+    if (keep(x)) out.push_back(f(x));
+  return out;
+}
+
 /// Python's `"... {} ...".format(a, b)` and f-strings' `{}` fields: each `{}` takes the next
-/// argument as `operator<<` writes it; `{{` and `}}` are braces. Format specifications
+/// argument as str() shows it; `{{` and `}}` are braces. Format specifications
 /// (`{:.2f}`) are not supported: use std::ostringstream or {fmt} for those.
 /// Throws: std::invalid_argument for a specification, an unmatched brace or a wrong count.
 template <class... Args>
 std::string format(std::string_view pattern, const Args&... args) {
   std::vector<std::string> values;
   values.reserve(sizeof...(Args));
-  (
-      [&] {
-        std::ostringstream s;
-        s << args;
-        values.push_back(std::move(s).str());
-      }(),
-      ...);
+  ([&] { values.push_back(detail::text(args)); }(), ...);
   std::string out;
   std::size_t next = 0;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
@@ -281,5 +484,64 @@ inline std::optional<Match> re_search(std::string_view pattern, std::string_view
 inline std::optional<Match> re_match(std::string_view pattern, std::string_view text) {
   return detail::search(pattern, text, true);
 }
+
+/// Thrown where `attest port` left a statement of a Python testScript to a person.
+class NotPorted : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// The placeholder `attest port` writes for a statement it did not translate (kept above it as
+/// a comment): the test fails here, naming the Python line and why it was left.
+/// Throws: NotPorted, always.
+[[noreturn]] inline void not_ported(long line, std::string_view source, std::string_view why) {
+  throw NotPorted("not ported: line " + std::to_string(line) + " of the Python testScript (" +
+                  std::string(why) + "), to be written in C++ by hand: " + std::string(source));
+}
+
+/// The value of a variable (or function) whose definition `attest port` left to a person, so
+/// that the statements using it still compile: any use of it fails the test like not_ported.
+class Unported {
+ public:
+  Unported(long line, std::string_view name) : line_(line), name_(name) {}
+  [[noreturn]] void fail() const {
+    not_ported(line_, name_, "this name's definition was not translated");
+  }
+  template <class T>
+  operator T() const {  // NOLINT(google-explicit-constructor): stands for any value
+    fail();
+  }
+  template <class... A>
+  Unported operator()(A&&...) const {
+    fail();
+  }
+  template <class K>
+  Unported operator[](const K&) const {
+    fail();
+  }
+  template <class K>
+  Unported at(const K&) const {
+    fail();
+  }
+  const Unported* begin() const { fail(); }
+  const Unported* end() const { fail(); }
+  template <class T>
+  friend Unported operator+(const Unported& u, const T&) {
+    u.fail();
+  }
+  template <class T>
+  friend Unported operator+(const T&, const Unported& u) {
+    u.fail();
+  }
+  template <class T>
+  friend bool operator==(const Unported& u, const T&) {
+    u.fail();
+  }
+  friend std::ostream& operator<<(std::ostream&, const Unported& u) { u.fail(); }
+
+ private:
+  long line_;
+  std::string name_;
+};
 
 }  // namespace attest::script

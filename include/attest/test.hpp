@@ -19,6 +19,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -80,6 +81,28 @@ class SubtestScope {
   ::testing::ScopedTrace trace_;
 };
 
+}  // namespace detail
+
+/// A subtest as an object: it starts when made (VmTest::begin_subtest) and ends at end(), or
+/// when destroyed (as failed, if an exception is leaving). For steps whose variables must stay
+/// visible after them, as after Python's `with subtest(...):`, which, unlike a C++ block or
+/// the lambda of VmTest::subtest, does not end its variables' lives. Subtests that overlap must
+/// end in the reverse order of their start.
+class Subtest {
+ public:
+  Subtest(std::string_view label, const Where& where);
+  Subtest(Subtest&&) noexcept;
+  Subtest& operator=(Subtest&&) noexcept;
+  ~Subtest();
+  /// Ends the subtest now (logged with its time); later calls do nothing.
+  void end();
+
+ private:
+  std::unique_ptr<detail::SubtestScope> scope_;
+};
+
+namespace detail {
+
 /// Calls `attempt(last_try)` until it returns true or stops throwing attest::Error, once a second,
 /// until `timeout`. Throws: the last error, or TimeoutError.
 void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseconds timeout,
@@ -135,6 +158,20 @@ class VmTest : public ::testing::Test {
   decltype(auto) subtest(std::string_view label, F&& fn, Where where = Where::current()) {
     detail::SubtestScope scope(label, where);
     return std::forward<F>(fn)();
+  }
+
+  /// The same step as an object, for when what it sets must stay visible after it (Python's
+  /// `with subtest(...)`): it ends at `.end()`, or with the enclosing block.
+  ///
+  /// **Example**:
+  /// ```
+  /// auto step = begin_subtest("the client fetches the page");
+  /// const auto page = client.succeed("curl -s http://server/");
+  /// step.end();
+  /// EXPECT_THAT(page, HasSubstr("nginx"));
+  /// ```
+  Subtest begin_subtest(std::string_view label, Where where = Where::current()) {
+    return Subtest(label, where);
   }
 
   /// Retries `fn` once a second until it succeeds: a `bool` result must be true, a `void` one must

@@ -240,6 +240,17 @@ SubtestScope::~SubtestScope() {
         fmt::format("(finished: subtest: {}, in {})", label_, took), false);
 }
 
+}  // namespace detail
+
+Subtest::Subtest(std::string_view label, const Where& where)
+    : scope_(std::make_unique<detail::SubtestScope>(label, where)) {}
+Subtest::Subtest(Subtest&&) noexcept = default;
+Subtest& Subtest::operator=(Subtest&&) noexcept = default;
+Subtest::~Subtest() = default;
+void Subtest::end() { scope_.reset(); }
+
+namespace detail {
+
 void retry_loop(const std::function<bool(bool)>& attempt, std::chrono::milliseconds timeout,
                 const Where& where) {
   attest::detail::PollSchedule schedule(timeout);

@@ -56,9 +56,11 @@ TEST(gen_test, whole_output_for_two_nodes) {
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "attest/attest.hpp"
+#include "attest/script.hpp"
 #include "attest/test.hpp"
 
 // For the testScript's convenience; unused using-declarations do not warn.

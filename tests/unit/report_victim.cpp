@@ -18,4 +18,14 @@ ATTEST_TEST(throws_in_a_subtest) {
   subtest("explodes", [] { throw attest::Error("the thing went wrong", "", "explodes"); });
 }
 
+ATTEST_TEST(subtest_objects) {
+  auto step = begin_subtest("object step");
+  const int value = 6 * 7;
+  step.end();
+  step.end();  // a second end does nothing
+  EXPECT_EQ(value, 42);
+  auto failing = begin_subtest("object step that fails");
+  EXPECT_EQ(value, 43);
+}
+
 ATTEST_TEST(no_subtests) { attest::log("nothing to see"); }

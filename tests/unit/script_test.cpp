@@ -1,8 +1,12 @@
 // attest/script.hpp: the Python-named helpers, each against what Python gives.
 #include "attest/script.hpp"
 
+#include "attest/json.hpp"
+
 #include <gmock/gmock.h>
 
+#include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -73,6 +77,108 @@ TEST(script_test, regexes_in_python_syntax) {
   }
   EXPECT_THROW((void)re_search("(?i)abc", "ABC"), std::invalid_argument);
   EXPECT_THROW((void)re_search("(", "x"), std::invalid_argument);
+}
+
+TEST(script_test, more_string_methods_as_python) {
+  EXPECT_TRUE(startswith("PRETTY_NAME=x", "PRETTY"));
+  EXPECT_FALSE(startswith("PR", "PRETTY"));
+  EXPECT_TRUE(endswith("a.service", ".service"));
+  EXPECT_FALSE(endswith("e", "service"));
+  EXPECT_EQ(replace("a b  c", " ", "_"), "a_b__c");
+  EXPECT_EQ(replace("aaa", "aa", "b"), "ba");
+  EXPECT_THROW(replace("a", "", "b"), std::invalid_argument);
+  EXPECT_EQ(lower("Hello, World"), "hello, world");
+  EXPECT_EQ(upper("Hello"), "HELLO");
+  EXPECT_EQ(count("ACCEPT x ACCEPT", "ACCEPT"), 2);
+  EXPECT_EQ(count("aaaa", "aa"), 2);
+  EXPECT_EQ(str(42), "42");
+  EXPECT_EQ(str(std::string("x")), "x");
+}
+
+TEST(script_test, indexing_slicing_and_len_as_python) {
+  const std::string s = "hello";
+  const std::vector<std::string> v{"a", "b", "c"};
+  EXPECT_EQ(at(s, 0), "h");
+  EXPECT_EQ(at(s, -1), "o");
+  EXPECT_EQ(at(v, -3), "a");
+  EXPECT_THROW((void)at(v, 3), std::out_of_range);
+  EXPECT_THROW((void)at(s, -6), std::out_of_range);
+  const std::map<std::string, int> m{{"x", 1}};
+  EXPECT_EQ(at(m, "x"), 1);
+  EXPECT_THROW((void)at(m, "y"), std::out_of_range);
+  EXPECT_EQ(slice(s, 1, 3), "el");
+  EXPECT_EQ(slice(s, std::nullopt, -2), "hel");
+  EXPECT_EQ(slice(s, -3, std::nullopt), "llo");
+  EXPECT_EQ(slice(s, 4, 2), "");
+  EXPECT_EQ(slice(s, -100, 100), "hello");
+  EXPECT_THAT(slice(v, 1, std::nullopt), ElementsAre("b", "c"));
+  EXPECT_EQ(len(s), 5);
+  EXPECT_EQ(len(v), 3);
+  EXPECT_EQ(to_int(" 42\n"), 42);
+  EXPECT_EQ(to_int("-7"), -7);
+  EXPECT_THROW(to_int("4x"), std::invalid_argument);
+  EXPECT_THROW(to_int(""), std::invalid_argument);
+}
+
+TEST(script_test, truth_membership_and_comprehensions_as_python) {
+  EXPECT_FALSE(truthy(std::string()));
+  EXPECT_TRUE(truthy("x"));
+  EXPECT_FALSE(truthy(std::vector<int>{}));
+  EXPECT_TRUE(truthy(std::optional<int>(0)));
+  EXPECT_FALSE(truthy(std::optional<int>()));
+  EXPECT_FALSE(truthy(0));
+  EXPECT_TRUE(truthy(re_search("b", "abc")));
+  const std::vector<std::string> v{"a", "b"};
+  EXPECT_TRUE(contains(v, "b"));
+  EXPECT_FALSE(contains(v, "c"));
+  EXPECT_TRUE(contains(std::map<std::string, int>{{"k", 1}}, "k"));
+  EXPECT_THAT(collect(v, [](const auto& x) { return x + "!"; }), ElementsAre("a!", "b!"));
+  EXPECT_THAT(
+      collect(
+          std::vector<int>{1, 2, 3}, [](int x) { return x * 10; }, [](int x) { return x != 2; }),
+      ElementsAre(10, 30));
+}
+
+TEST(script_test, json_values_as_python) {
+  const auto v = json_loads(R"({"a": [1, 2], "b": {"c": "d"}, "units": [{"unit": "x"}]})");
+  EXPECT_EQ(at(at(v, "a"), 1), 2);
+  EXPECT_EQ(at(at(v, "b"), "c"), "d");
+  EXPECT_THROW((void)at(v, "missing"), Json::out_of_range);
+  EXPECT_TRUE(contains(v, "a"));
+  EXPECT_FALSE(contains(v, "z"));
+  EXPECT_TRUE(contains(at(v, "a"), 2));
+  EXPECT_EQ(len(at(v, "a")), 2);
+  // str() and format() show a JSON string as Python does, without quotes.
+  EXPECT_EQ(format("{}-{}", at(at(v, "b"), "c"), at(v, "a")), "d-[1,2]");
+  EXPECT_EQ(std::string("unit ") + str(at(at(at(v, "units"), 0), "unit")), "unit x");
+  const auto names = collect(at(v, "units"), [](const auto& u) { return at(u, "unit"); });
+  EXPECT_TRUE(contains(names, "x"));
+  try {
+    (void)json_loads("not json");
+    ADD_FAILURE() << "not JSON was parsed";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("not JSON"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("\"not json\""));
+  }
+}
+
+TEST(script_test, what_attest_port_left_fails_when_reached) {
+  try {
+    not_ported(12, "x = weird()", "the method .weird()");
+    ADD_FAILURE() << "not_ported returned";
+  } catch (const NotPorted& e) {
+    EXPECT_STREQ(e.what(),
+                 "not ported: line 12 of the Python testScript (the method .weird()), to be "
+                 "written in C++ by hand: x = weird()");
+  }
+  const Unported x(7, "x");
+  // Each use compiles, and fails the test when run.
+  EXPECT_THROW((void)std::string(x), NotPorted);
+  EXPECT_THROW((void)(x == 1), NotPorted);
+  EXPECT_THROW((void)(std::string("a") + x), NotPorted);
+  EXPECT_THROW((void)x.at(0), NotPorted);
+  EXPECT_THROW((void)x(1, 2), NotPorted);
+  EXPECT_THROW(for ([[maybe_unused]] const auto& item : x){}, NotPorted);
 }
 
 }  // namespace
