@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -203,12 +204,39 @@ class VmTest : public ::testing::Test {
   }
 };
 
+/// What ATTEST_REQUIRE throws once its check has recorded a failure. An ATTEST_TEST catches it
+/// without reporting it again: the test ends there, as a NixOS test ends at a failed `assert`.
+class AssertionFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+/// How many failures the running test has recorded so far.
+int failures_so_far();
+}  // namespace detail
+
 /// The entry point for test binaries: takes `--config FILE` (or $ATTEST_CONFIG),
 /// `--output-dir DIR`, `--global-timeout SECONDS` and `--per-test-restore`, plus GoogleTest's
 /// flags, runs every test and stops every machine. Returns the exit code.
 int attest_main(int argc, char** argv);
 
 }  // namespace attest::testing
+
+/// Python's `assert` where ASSERT_* cannot go: in a lambda or helper function, whose return
+/// ASSERT_* would only leave (and which may return a value, where ASSERT_* does not compile).
+/// Runs an EXPECT_* (or EXPECT_THAT) statement; if it failed, throws AssertionFailed, which ends
+/// the test (a subtest it leaves is marked failed).
+///
+/// **Example**: `auto etag = [&] { ...; ATTEST_REQUIRE(EXPECT_EQ(code, "304") << url); return e;
+/// };`
+#define ATTEST_REQUIRE(...)                                                                 \
+  do {                                                                                      \
+    const int attest_failures_before_ = ::attest::testing::detail::failures_so_far();       \
+    __VA_ARGS__;                                                                            \
+    if (::attest::testing::detail::failures_so_far() > attest_failures_before_)             \
+      throw ::attest::testing::AssertionFailed("a required check failed (reported above)"); \
+  } while (false)
 
 /// Defines a VM test. The body runs with the VmTest fixture's members in scope.
 #define ATTEST_TEST(name)                                                               \

@@ -140,6 +140,8 @@ void VmTest::TestBody() {
     run();
   } catch (const Error& e) {
     ADD_FAILURE_AT(e.where().file_name(), static_cast<int>(e.where().line())) << describe(e);
+  } catch (const AssertionFailed&) {
+    // ATTEST_REQUIRE: the failure is recorded already.
   }
 }
 
@@ -241,6 +243,16 @@ SubtestScope::~SubtestScope() {
 }
 
 }  // namespace detail
+
+int detail::failures_so_far() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (info == nullptr) return 0;
+  const auto* result = info->result();
+  int n = 0;
+  for (int i = 0; i < result->total_part_count(); ++i)
+    if (result->GetTestPartResult(i).failed()) ++n;
+  return n;
+}
 
 Subtest::Subtest(std::string_view label, const Where& where)
     : scope_(std::make_unique<detail::SubtestScope>(label, where)) {}

@@ -28,4 +28,14 @@ ATTEST_TEST(subtest_objects) {
   EXPECT_EQ(value, 43);
 }
 
+ATTEST_TEST(requires_in_a_helper) {
+  const auto half = [](int n) {
+    ATTEST_REQUIRE(EXPECT_EQ(n % 2, 0) << "odd: " << n);
+    return n / 2;
+  };
+  EXPECT_EQ(half(4), 2);
+  subtest("require fails", [&] { (void)half(3); });
+  ADD_FAILURE() << "reached after a failed ATTEST_REQUIRE";
+}
+
 ATTEST_TEST(no_subtests) { attest::log("nothing to see"); }
