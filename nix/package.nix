@@ -9,6 +9,7 @@
   ninja,
   pkg-config,
   cmake,
+  python3,
   boost,
   fmt,
   gtest,
@@ -28,6 +29,9 @@ stdenv.mkDerivation {
     pkg-config
     # meson's cmake module writes the CMake package's version file (find_package(attest)).
     cmake
+    # `attest port` is a Python program (docs/architecture.md); the tool runs it with this
+    # Python, whose store path it keeps (a runtime dependency).
+    python3
   ];
   # cmake is a tool of the meson build here, not the build system.
   dontUseCmakeConfigure = true;

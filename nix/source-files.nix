@@ -17,6 +17,7 @@
   "tests/meson.build"
   "tests/doubles"
   "tests/fuzz"
+  "tests/port"
   "tests/guests"
   "tests/unit"
   # the network layout the unit suite checks the driver against

@@ -523,6 +523,8 @@ class Unported {
   Unported at(const K&) const {
     fail();
   }
+  std::size_t size() const { fail(); }
+  bool empty() const { fail(); }
   const Unported* begin() const { fail(); }
   const Unported* end() const { fail(); }
   template <class T>

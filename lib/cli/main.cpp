@@ -1,6 +1,7 @@
 // The `attest` command-line tool: a table of subcommands over lib/cli: `gen` (the testScript → C++
-// generator the Nix integration calls), `run` (compile and run a test script, cached) and `shell`
-// (boot the machines and type commands, NixOS --interactive). Exit status: 0 success, 1 error,
+// generator the Nix integration calls), `port` (NixOS Python testScripts → C++, in Python), `run`
+// (compile and run a test script, cached) and `shell` (boot the machines and type commands,
+// NixOS --interactive). Exit status: 0 success, 1 error,
 // 2 usage error; `run` returns the test binary's status.
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 
 #include "attest/version.hpp"
 #include "cli/gen.hpp"
+#include "cli/port.hpp"
 #include "cli/run.hpp"
 #include "cli/shell.hpp"
 #include "core/options.hpp"
@@ -289,6 +291,9 @@ int run_shell(const Args& args) {
   return attest::cli::run_shell(options);
 }
 
+/// `attest port`: the Python translator does its own option parsing and help.
+int run_port(const Args& args) { attest::cli::exec_port(args); }
+
 struct Subcommand {
   std::string_view name;
   std::string_view summary;
@@ -297,6 +302,7 @@ struct Subcommand {
 
 constexpr Subcommand subcommands[] = {
     {"gen", "generate a test program's C++ source from a testScript", run_gen},
+    {"port", "translate a NixOS test's Python testScript into C++ statements", run_port},
     {"run", "compile a test script and run it on a configuration's machines", run_run},
     {"shell", "boot a configuration's machines and run commands on them interactively", run_shell},
 };

@@ -178,6 +178,8 @@ TEST(script_test, what_attest_port_left_fails_when_reached) {
   EXPECT_THROW((void)(std::string("a") + x), NotPorted);
   EXPECT_THROW((void)x.at(0), NotPorted);
   EXPECT_THROW((void)x(1, 2), NotPorted);
+  EXPECT_THROW((void)len(x), NotPorted);
+  EXPECT_THROW((void)truthy(x), NotPorted);
   EXPECT_THROW(for ([[maybe_unused]] const auto& item : x){}, NotPorted);
 }
 
