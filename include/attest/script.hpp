@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <iterator>
 #include <map>
@@ -385,7 +386,8 @@ namespace detail {
 
 /// A Python regular expression as an ECMAScript one, with its named groups' numbers.
 /// Throws: std::invalid_argument naming a construct ECMAScript lacks.
-inline std::pair<std::string, std::map<std::string, std::size_t>> python_regex(std::string_view p) {
+inline std::pair<std::string, std::map<std::string, std::size_t>> python_regex(
+    std::string_view p, bool dotall = false) {
   std::string out;
   std::map<std::string, std::size_t> names;
   std::size_t group = 0;
@@ -421,6 +423,10 @@ inline std::pair<std::string, std::map<std::string, std::size_t>> python_regex(s
       if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];  // "[]...]": a literal ]
       continue;
     }
+    if (c == '.' && dotall) {
+      out += "[\\s\\S]";  // re.DOTALL: any character, a newline too
+      continue;
+    }
     if (c != '(') {
       out += c;
       continue;
@@ -452,19 +458,23 @@ inline std::pair<std::string, std::map<std::string, std::size_t>> python_regex(s
   return {out, names};
 }
 
-inline std::optional<Match> search(std::string_view pattern, std::string_view text, bool anchored) {
-  auto [ecma, names] = python_regex(pattern);
+inline std::optional<Match> search(std::string_view pattern, std::string_view text, bool anchored,
+                                   unsigned flags = 0) {
+  auto [ecma, names] = python_regex(pattern, (flags & 4U) != 0);
+  auto syntax = std::regex::ECMAScript;
+  if ((flags & 1U) != 0) syntax |= std::regex::icase;
+  if ((flags & 2U) != 0) syntax |= std::regex::multiline;
   std::regex re;
   try {
-    re = std::regex(ecma, std::regex::ECMAScript);
+    re = std::regex(ecma, syntax);
   } catch (const std::regex_error& e) {
     throw std::invalid_argument("attest::script: invalid regular expression \"" +
                                 std::string(pattern) + "\": " + e.what());
   }
   std::match_results<std::string_view::const_iterator> m;
-  const auto flags =
+  const auto how =
       anchored ? std::regex_constants::match_continuous : std::regex_constants::match_default;
-  if (!std::regex_search(text.begin(), text.end(), m, re, flags)) return std::nullopt;
+  if (!std::regex_search(text.begin(), text.end(), m, re, how)) return std::nullopt;
   std::vector<std::string> groups;
   for (const auto& g : m) groups.push_back(g.str());
   return Match(std::move(groups), std::move(names), static_cast<std::size_t>(m.position(0)));
@@ -480,9 +490,40 @@ inline std::optional<Match> re_search(std::string_view pattern, std::string_view
   return detail::search(pattern, text, false);
 }
 
+/// Python's `re` flags for re_search and re_match: `re::dotall | re::multiline`.
+namespace re {
+enum Flags : unsigned { ignorecase = 1U, multiline = 2U, dotall = 4U };
+constexpr Flags operator|(Flags a, Flags b) {
+  return static_cast<Flags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+}  // namespace re
+
+/// Python's `re.search(pattern, text, flags=re.DOTALL | ...)`: `.` also matches a newline
+/// (dotall), `^` and `$` match at each line (multiline), letters match either case (ignorecase).
+inline std::optional<Match> re_search(std::string_view pattern, std::string_view text,
+                                      re::Flags flags) {
+  return detail::search(pattern, text, false, flags);
+}
+
 /// Python's `re.match(pattern, text)`: a match at the start of `text`, or nothing.
 inline std::optional<Match> re_match(std::string_view pattern, std::string_view text) {
   return detail::search(pattern, text, true);
+}
+
+/// Python's `re.match(pattern, text, flags=...)`.
+inline std::optional<Match> re_match(std::string_view pattern, std::string_view text,
+                                     re::Flags flags) {
+  return detail::search(pattern, text, true, flags);
+}
+
+/// Python's `time.monotonic()`: seconds of a steady clock.
+inline double monotonic() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// Python's `time.time()`: seconds since the epoch.
+inline double time() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 /// Thrown where `attest port` left a statement of a Python testScript to a person.
@@ -509,6 +550,11 @@ class Unported {
   }
   template <class T>
   operator T() const {  // NOLINT(google-explicit-constructor): stands for any value
+    fail();
+  }
+  Unported(const Unported&) = default;
+  template <class T>
+  Unported& operator=(const T&) {
     fail();
   }
   template <class... A>

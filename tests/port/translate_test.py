@@ -158,6 +158,44 @@ class Statements(unittest.TestCase):
                          'auto lower_ = lower("A");\nattest::log(lower_);\n')
 
 
+class PythonsTypes(unittest.TestCase):
+    """What Python leaves implicit and C++ must say."""
+
+    def test_tuple_assignments_and_none(self):
+        self.assertEqual(body('a, b = "x", 1\nprint(a, b)\n'),
+                         'auto a = std::string("x");\nauto b = 1;\n'
+                         'attest::log(format("{} {}", a, b));\n')
+        out = body('x = None\nif c:\n    x = machine.succeed("id")\nprint(x)\n')
+        self.assertTrue(out.startswith('std::string x{};  // None\n'), out)
+        _, report = port('x = None\nprint(x)\n')
+        self.assertIn("None has no C++ type", report.left[0].why)
+
+    def test_lists_of_machines_and_machine_parameters(self):
+        out = body('clients = [a, b]\nfor c in clients:\n    c.succeed("x")\n', nodes=("a", "b"))
+        self.assertIn('std::vector<std::reference_wrapper<attest::Machine>> clients{a, b};', out)
+        self.assertIn('for (attest::Machine& c : clients) {', out)
+        out = body('def up(m, unit):\n    m.wait_for_unit(unit)\nup(a, "x")\n', nodes=("a", "b"))
+        self.assertIn('[&]([[maybe_unused]] auto& m, [[maybe_unused]] auto unit)', out)
+        self.assertIn('up(a, std::string("x"));', out)
+        _, report = port('xs = [f(1), machine.succeed("x")]\n')
+        self.assertIn("types differ or cannot be told", report.left[0].why)
+
+    def test_defaults_and_keyword_arguments_of_local_functions(self):
+        out = body('def f(a, b="x", c=2):\n    return a\nf(1, c=3)\nf(0)\n')
+        self.assertIn('f(1, std::string("x"), 3);\nf(0, std::string("x"), 2);', out)
+        _, report = port('def f(a, b=1):\n    return a\nf(1, d=3)\n')
+        self.assertIn("the keyword argument d= of f()", report.left[0].why)
+
+    def test_a_rebound_node_is_a_variable_of_its_own(self):
+        out = body('machine = b\nmachine.succeed("x")\n', nodes=("machine", "b"))
+        self.assertEqual(out, 'attest::Machine& machine_ = b;\nmachine_.succeed("x");\n')
+
+    def test_the_return_type_of_a_local_function(self):
+        out = body('def ip():\n    return machine.succeed("ip")\nfor i in range(2):\n'
+                   '    x = ip()\nprint(x)\n')
+        self.assertIn('std::string x{};', out)
+
+
 class Expressions(unittest.TestCase):
     def test_strings(self):
         self.assertEqual(body('x = f"a {b} c"\n'),
@@ -194,7 +232,10 @@ class Expressions(unittest.TestCase):
         self.assertTrue(report.needs_json)
         self.assertEqual(body('import re\nm = re.search(r"v(?P<n>\\d+)", s)\nprint(m.group("n"))\n'),
                          'auto m = re_search(R"(v(?P<n>\\d+))", s);\n'
-                         'attest::log(format("{}", m->group("n")));\n')
+                         'attest::log(m->group("n"));\n')
+        self.assertIn('re_search("a.b", s, re::dotall | re::multiline)',
+                      body('import re\nre.search("a.b", s, flags=re.DOTALL | re.M)\n'))
+        self.assertIn('auto t = monotonic();', body('import time\nt = time.monotonic()\nprint(t)\n'))
 
     def test_comprehension(self):
         self.assertEqual(body('xs = [l.strip() for l in s.splitlines() if l]\n'),
@@ -244,6 +285,40 @@ class Tool(unittest.TestCase):
         r, _ = self.run_tool("x.py", "machine.succeed('true')\n", "-o", "/dev/null")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertFalse(os.path.isfile("/dev/null"))
+
+    def test_antiquotations_escapes_and_lines(self):
+        nix = ('{ ... }: {\n  name = "demo";\n  nodes = let c = { }; in { server = c; };\n'
+               '  other = { name = "not-this"; };\n'
+               "  testScript = ''\n"
+               '    server.succeed("echo \'\'\'quoted\'\'\' \'\'${HOME}")\n'
+               "    ${lib.optionalString true ''\n      server.succeed(\"x\")\n    ''}\n"
+               '    server.frobnicate()\n'
+               "  '';\n}\n")
+        spec = os.path.join(tempfile.mkdtemp(), "spec.json")
+        r, _ = self.run_tool("demo.nix", nix, "--spec", spec)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Back into a Nix '' string: text '' and ${ escaped, the antiquotation kept.
+        self.assertIn("server.succeed(\"echo '''quoted''' ''${HOME}\");", r.stdout)
+        # A statement Nix writes is left, commented line by line, with the file's line.
+        self.assertIn("// ''${lib.optionalString true '''\n//   server.succeed(\"x\")\n// '''}",
+                      r.stdout)
+        self.assertIn("not_ported(7, ", r.stdout)
+        self.assertIn("line 7: ${lib.optionalString true ''", r.stderr)
+        self.assertIn("line 10: server.frobnicate()", r.stderr)
+        with open(spec) as f:
+            written = json.load(f)
+        self.assertEqual((written["name"], written["nodes"]), ("demo", ["server"]))
+        self.assertIn("server.succeed(\"echo ''quoted'' ${HOME}\");", written["script"])
+
+    def test_several_test_scripts(self):
+        nix = ("{ a = { testScript = ''\n  a.succeed(\"1\")\n''; };\n"
+               "  b = { testScript = ''\n  b.succeed(\"2\")\n''; }; }\n")
+        r, _ = self.run_tool("two.nix", nix, "--script", "2", "--node", "b")
+        self.assertIn('b.succeed("2");', r.stdout)
+        self.assertIn("the file has 2 testScripts; this is number 2", r.stderr)
+        r, _ = self.run_tool("two.nix", nix, "--script", "3")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("there is no testScript number 3: the file has 2", r.stderr)
 
     def test_errors(self):
         r, _ = self.run_tool("bad.py", "machine.succeed(\n")

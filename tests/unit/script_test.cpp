@@ -77,6 +77,14 @@ TEST(script_test, regexes_in_python_syntax) {
   }
   EXPECT_THROW((void)re_search("(?i)abc", "ABC"), std::invalid_argument);
   EXPECT_THROW((void)re_search("(", "x"), std::invalid_argument);
+  // Python's flags.
+  EXPECT_FALSE(re_search("a.b", "a\nb"));
+  EXPECT_TRUE(re_search("a.b", "a\nb", re::dotall));
+  EXPECT_TRUE(re_search("a[.]b", "a.b", re::dotall));
+  EXPECT_FALSE(re_search("a[.]b", "a\nb", re::dotall));
+  EXPECT_FALSE(re_search("^b$", "a\nb\nc"));
+  EXPECT_TRUE(re_search("^b$", "a\nb\nc", re::multiline));
+  EXPECT_TRUE(re_match("ABC", "abc", re::ignorecase | re::multiline));
 }
 
 TEST(script_test, more_string_methods_as_python) {
@@ -160,6 +168,12 @@ TEST(script_test, json_values_as_python) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("not JSON"));
     EXPECT_THAT(e.what(), ::testing::HasSubstr("\"not json\""));
   }
+}
+
+TEST(script_test, clocks_as_python) {
+  const double before = monotonic();
+  EXPECT_GE(monotonic(), before);
+  EXPECT_GT(time(), 1.7e9);  // after 2023
 }
 
 TEST(script_test, what_attest_port_left_fails_when_reached) {

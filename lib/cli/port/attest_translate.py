@@ -119,8 +119,8 @@ RESERVED = set("""
 class Renamer(ast.NodeTransformer):
     """Appends `_` to each name the script binds that C++ reserves (RESERVED)."""
 
-    def __init__(self, bound: set[str]):
-        self.names = {n: n + "_" for n in bound if n in RESERVED}
+    def __init__(self, bound: set[str], renamed: set[str] = frozenset()):
+        self.names = {n: n + "_" for n in bound if n in RESERVED or n in renamed}
 
     def visit_Name(self, n):
         n.id = self.names.get(n.id, n.id)
@@ -258,7 +258,13 @@ class Scope:
 
 
 class Translator:
-    def __init__(self, nodes: list[str]):
+    def __init__(self, nodes: list[str], file_line=None,
+                 antiquotations: dict[str, str] | None = None):
+        """`file_line`: the line of the file for a line of the script, so that reports and
+        not_ported() name the file's lines; `antiquotations`: what each placeholder of a Nix
+        `${...}` in the script stands for (attest-port.py hides them from Python's parser)."""
+        self.file_line = file_line or (lambda line: line)
+        self.antiquotations = antiquotations or {}
         # Keyed by the Python name the NixOS driver gives each node (`web-proxy`: web_proxy).
         self.nodes = {self.identifier(n): self.identifier(n) for n in nodes}
         if len(nodes) == 1:
@@ -266,6 +272,10 @@ class Translator:
         self.report = Report()
         self.scope = Scope()
         self.machine_vars: set[str] = set()
+        self.machine_lists: set[str] = set()  # variables holding a list of machines
+        self.unported: set[str] = set()  # names whose definition was left to a person
+        self.functions: dict[str, ast.arguments] = {}  # local defs with default parameters
+        self.returns: dict[str, str] = {}  # what local defs return, where it can be told
         self.polling: dict[str, tuple[str, str | None]] = {}
         self.lines: list[str] = []
         self.source = ""
@@ -321,7 +331,12 @@ class Translator:
         if isinstance(n, ast.Call):
             f = n.func
             if isinstance(f, ast.Name):
+                if f.id in self.returns:
+                    return self.returns[f.id]
                 return {"len": INT, "int": INT, "str": STRING, "bool": BOOL}.get(f.id)
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and \
+                    f.value.id == "time" and f.attr in ("monotonic", "time"):
+                return "double"
             if isinstance(f, ast.Attribute):
                 if self.is_machine(f.value):
                     return MACHINE_RESULTS.get(f.attr)
@@ -333,6 +348,8 @@ class Translator:
                     return BOOL
                 if f.attr == "count":
                     return INT
+                if f.attr == "group" and n.args:
+                    return STRING
         if isinstance(n, ast.ListComp) and len(n.generators) == 1 and \
                 isinstance(n.generators[0].target, ast.Name):
             outer = self.scope
@@ -481,9 +498,19 @@ class Translator:
             raise Untranslatable("an empty list (its element type is unknown)")
         if self.infer(n) == LINES:
             return LINES + "{" + items + "}"
-        return "std::vector{" + items + "}"
+        kinds = {self.infer(e) for e in n.elts}
+        if len(kinds) == 1 and None not in kinds:
+            return f"std::vector<{kinds.pop()}>{{{items}}}"
+        if kinds == {None} and not any(isinstance(e, ast.Call) for e in n.elts):
+            return "std::vector{" + items + "}"  # variables: C++ deduces their one type
+        raise Untranslatable("a list whose elements' types differ or cannot be told")
 
-    e_Tuple = e_List
+    def e_Tuple(self, n):
+        if not n.elts:
+            raise Untranslatable("an empty tuple")
+        if any(self.is_machine(e) for e in n.elts):
+            raise Untranslatable("a tuple holding machines")
+        return "std::tuple{" + ", ".join(self.expr(e) for e in n.elts) + "}"
 
     def e_Dict(self, n):
         keys = {self.infer(k) for k in n.keys if k is not None}
@@ -613,21 +640,73 @@ class Translator:
             raise Untranslatable(f"Python's built-in {name}()")
         if name[:1].isupper():
             raise Untranslatable(f"the class {name}")
+        if name in self.functions:
+            return f"{name}({', '.join(self.local_arguments(name, n))})"
         self.no_keywords(n, name)
-        return f"{name}({', '.join(args)})"
+        return f"{name}({', '.join(self.argument(a) for a in n.args)})"
+
+    def argument(self, n: ast.expr) -> str:
+        """An argument of a def of the script: a string literal as a std::string, so that the
+        generic lambda's parameter is one and may be assigned strings, as in Python."""
+        text = self.expr(n)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            return f"std::string({text})"
+        return text
+
+    def local_arguments(self, name: str, n: ast.Call) -> list[str]:
+        """A call of a def of the script with defaults: every argument, by position."""
+        a = self.functions[name]
+        params = [x.arg for x in a.args]
+        if len(n.args) > len(params):
+            raise Untranslatable(f"{len(n.args)} arguments to {name}()")
+        given = dict(zip(params, n.args))
+        for k in n.keywords:
+            if k.arg not in params or k.arg in given:
+                raise Untranslatable(f"the keyword argument {k.arg}= of {name}()")
+            given[k.arg] = k.value
+        defaults = dict(zip(params[len(params) - len(a.defaults):], a.defaults))
+        out = []
+        for p in params:
+            value = given.get(p, defaults.get(p))
+            if value is None:
+                raise Untranslatable(f"{name}() without its argument {p}")
+            out.append(self.argument(value))
+        return out
 
     def call_module(self, module, attr, n):
         args = [self.expr(a) for a in n.args]
         if module == "json" and attr == "loads":
             self.report.needs_json = True
             return f"json_loads({args[0]})"
-        if module == "re" and attr in ("search", "match") and len(args) == 2 and not n.keywords:
-            return f"re_{attr}({args[0]}, {args[1]})"
+        if module == "re" and attr in ("search", "match") and 2 <= len(n.args) <= 3:
+            self.no_keywords(n, f"re.{attr}", ("flags",))
+            flags = n.args[2] if len(n.args) == 3 else self.keyword(n, "flags")
+            extra = f", {self.regex_flags(flags)}" if flags is not None else ""
+            return f"re_{attr}({args[0]}, {args[1]}{extra})"
+        if module == "time" and attr in ("monotonic", "time") and not n.args:
+            return f"{attr}()"
         if module == "time" and attr == "sleep":
             return f"std::this_thread::sleep_for({self.seconds(n.args[0])})"
         if module == "t" and attr in T_ASSERTIONS:
             raise Untranslatable(f"t.{attr}() inside an expression")
         raise Untranslatable(f"{module}.{attr}()")
+
+    def regex_flags(self, n: ast.expr) -> str:
+        """re.DOTALL | re.MULTILINE ... as attest::script::Flags."""
+        names = {"DOTALL": "dotall", "S": "dotall", "MULTILINE": "multiline", "M": "multiline",
+                 "IGNORECASE": "ignorecase", "I": "ignorecase"}
+        parts, stack = [], [n]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, ast.BinOp) and isinstance(x.op, ast.BitOr):
+                stack += [x.left, x.right]
+            elif isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and \
+                    x.value.id == "re" and x.attr in names:
+                parts.append("re::" + names[x.attr])
+            else:
+                raise Untranslatable("regular expression flags other than DOTALL, MULTILINE and "
+                                     "IGNORECASE")
+        return " | ".join(sorted(parts))
 
     def call_method(self, obj, attr, n):
         target = self.expr(obj)
@@ -734,19 +813,27 @@ class Translator:
             del self.report.left[left:]
             self.leave(s, depth, str(why))
 
+    def original(self, text: str) -> str:
+        """`text` with each antiquotation placeholder back as the Nix source it stands for."""
+        for key, value in self.antiquotations.items():
+            text = text.replace(key, value)
+        return text
+
     def leave(self, s: ast.stmt, depth: int, why: str):
         """Keeps `s` as a comment and a run-time failure; its names become Unported."""
-        src = ast.get_source_segment(self.source, s) or ast.unparse(s)
-        self.report.left.append(Left(s.lineno, src.splitlines()[0].strip(), why))
-        for line in src.splitlines():
-            self.emit(f"// {line}", depth)
-        self.emit(f"not_ported({s.lineno}, {cpp_string(src.splitlines()[0].strip())}, "
-                  f"{cpp_string(why)});", depth)
+        src = self.original(ast.get_source_segment(self.source, s) or ast.unparse(s))
+        line = self.file_line(s.lineno)
+        first = src.splitlines()[0].strip()
+        self.report.left.append(Left(line, first, why))
+        for text in src.splitlines():
+            self.emit(f"// {text}".rstrip(), depth)
+        self.emit(f"not_ported({line}, {cpp_string(first)}, {cpp_string(why)});", depth)
         used_later = loaded_names(self.rest)
         for name in sorted(stored_names([s])):
             if name in used_later and not self.scope.declared(name):
                 self.scope.types[name] = None
-                self.emit(f"attest::script::Unported {name}({s.lineno}, {cpp_string(name)});",
+                self.unported.add(name)
+                self.emit(f"attest::script::Unported {name}({line}, {cpp_string(name)});",
                           depth)
 
     def s_unknown(self, s, depth):
@@ -762,6 +849,9 @@ class Translator:
                 isinstance(v.func.value, ast.Name) and v.func.value.id == "t" and \
                 v.func.attr.startswith("assert"):
             return self.unittest_assertion(v, depth)
+        if isinstance(v, ast.Name) and v.id in self.antiquotations:
+            raise Untranslatable("a Nix antiquotation as a statement: Nix writes the Python "
+                                 "there; port what it expands to by hand")
         text = self.expr(v)
         if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and \
                 self.is_machine(v.func.value) and v.func.attr in ("execute", "nested"):
@@ -797,6 +887,19 @@ class Translator:
         if self.scope.declared(name):
             self.emit(f"{name} = {text};", depth)
             return
+        if isinstance(value, ast.Constant) and value.value is None:
+            # x = None, set for real later: declared with the type of what it is set to then.
+            kinds = {self.infer(n.value) for r in self.rest for n in ast.walk(r)
+                     if isinstance(n, ast.Assign) and any(
+                         name in stored_names([t]) for t in n.targets) and
+                     not (isinstance(n.value, ast.Constant) and n.value.value is None)}
+            if len(kinds) != 1 or None in kinds:
+                raise Untranslatable(f"'{name} = None': None has no C++ type, and the values "
+                                     "set later do not tell one")
+            kind = kinds.pop()
+            self.scope.types[name] = kind
+            self.emit(f"{kind} {name}{{}};  // None", depth)
+            return
         kind = self.infer(value)
         self.scope.types[name] = kind
         if kind == STRING and isinstance(value, (ast.Constant, ast.JoinedStr)) and \
@@ -815,13 +918,36 @@ class Translator:
             raise Untranslatable("a chained assignment")
         t = s.targets[0]
         if isinstance(t, ast.Name):
-            if isinstance(s.value, ast.Name) and self.is_machine(s.value):
+            if t.id in self.machine_vars or (isinstance(s.value, ast.Name) and
+                                             self.is_machine(s.value)):
+                if self.scope.declared(t.id):
+                    raise Untranslatable("a machine variable set twice")
                 self.machine_vars.add(t.id)
+                self.scope.types[t.id] = None
                 self.emit(f"attest::Machine& {t.id} = {self.expr(s.value)};", depth)
+                return
+            if isinstance(s.value, (ast.List, ast.Tuple)) and s.value.elts and all(
+                    self.is_machine(e) for e in s.value.elts):
+                if self.scope.declared(t.id):
+                    raise Untranslatable("a list of machines set twice")
+                self.machine_lists.add(t.id)
+                self.scope.types[t.id] = None
+                items = ", ".join(self.expr(e) for e in s.value.elts)
+                self.emit(f"std::vector<std::reference_wrapper<attest::Machine>> {t.id}{{{items}}};",
+                          depth)
                 return
             return self.declare(t.id, s.value, self.expr(s.value), depth)
         if isinstance(t, ast.Tuple) and all(isinstance(e, ast.Name) for e in t.elts):
             names = [e.id for e in t.elts]
+            if isinstance(s.value, ast.Tuple) and len(s.value.elts) == len(names):
+                # a, b = x, y: one assignment each (the values are computed first, as Python).
+                if any(isinstance(e, ast.Name) and e.id in names for e in s.value.elts):
+                    raise Untranslatable("a tuple assignment that swaps names")
+                for name, value in zip(names, s.value.elts):
+                    self.declare(name, value, self.expr(value), depth)
+                return
+            if self.uses_unported(s.value):
+                raise Untranslatable("unpacks a value left to a person")
             value = self.expr(s.value)
             if self.infer(s.value) == RESULT and len(names) == 2:
                 if not any(self.scope.declared(x) for x in names):
@@ -847,6 +973,9 @@ class Translator:
         if isinstance(t, ast.Subscript):
             raise Untranslatable("an assignment to an item")
         raise Untranslatable("an assignment to " + type(t).__name__)
+
+    def uses_unported(self, n) -> bool:
+        return any(isinstance(x, ast.Name) and x.id in self.unported for x in ast.walk(n))
 
     def s_AnnAssign(self, s, depth):
         if s.value is None or not isinstance(s.target, ast.Name):
@@ -959,6 +1088,10 @@ class Translator:
                 isinstance(e, ast.Name) for e in target.elts))):
             raise Untranslatable("a loop target other than names")
         it = s.iter
+        if isinstance(it, ast.Tuple):  # for x in a, b: a list of them
+            it = ast.List(elts=it.elts, ctx=ast.Load())
+        if isinstance(target, ast.Tuple) and self.uses_unported(it):
+            raise Untranslatable("unpacks a value left to a person")
         scope = Scope(self.scope)
         self.hoist(s, depth)
         if isinstance(it, (ast.List, ast.Tuple)) and it.elts and all(
@@ -968,8 +1101,9 @@ class Translator:
                       f"std::vector<std::reference_wrapper<attest::Machine>>{{{names}}}) {{",
                       depth)
             self.machine_vars.add(target.id)
-        elif isinstance(it, ast.Name) and it.id == "machines" and isinstance(target, ast.Name):
-            self.emit(f"for (attest::Machine& {target.id} : machines) {{", depth)
+        elif isinstance(it, ast.Name) and (it.id == "machines" or it.id in self.machine_lists) \
+                and isinstance(target, ast.Name):
+            self.emit(f"for (attest::Machine& {target.id} : {it.id}) {{", depth)
             self.machine_vars.add(target.id)
         elif isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and \
                 it.func.id == "range" and isinstance(target, ast.Name) and 1 <= len(it.args) <= 2:
@@ -1032,19 +1166,39 @@ class Translator:
         if s.decorator_list:
             return self.polling_condition_def(s, depth)
         a = s.args
-        if a.defaults or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
-            raise Untranslatable("a function with default, variable or keyword-only parameters")
+        if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
+            raise Untranslatable("a function with variable or keyword-only parameters")
+        if a.defaults:
+            # Every call gets every argument: attest port fills in the defaults (below).
+            self.functions[s.name] = a
         if s.name in loaded_names(s.body):
             raise Untranslatable("a recursive function")
-        params = ", ".join(f"[[maybe_unused]] auto {x.arg}" for x in a.args)
+        machines = {x.arg for x in a.args if any(
+            isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and
+            isinstance(c.func.value, ast.Name) and c.func.value.id == x.arg and
+            c.func.attr in MACHINE_METHODS and c.func.attr not in STRING_METHODS
+            for c in ast.walk(s))}
+        self.machine_vars |= machines  # parameters the body uses as machines
+        # A machine is passed by reference (attest::Machine cannot be copied); anything else by
+        # value, as Python may assign to its parameters.
+        params = ", ".join(f"[[maybe_unused]] auto{'&' if x.arg in machines else ''} {x.arg}"
+                           for x in a.args)
         self.scope.types[s.name] = None
         scope = Scope(self.scope)
         scope.types.update({x.arg: None for x in a.args})
         self.emit(f"auto {s.name} = [&]({params}) {{", depth)
         self.in_lambda += 1
+        outer = self.scope
         try:
             self.block(s.body, depth + 1, scope)
+            # The type it returns, told with the body's variables in scope.
+            self.scope = scope
+            kinds = {self.infer(r.value) for r in ast.walk(s)
+                     if isinstance(r, ast.Return) and r.value is not None}
+            if len(kinds) == 1 and None not in kinds:
+                self.returns[s.name] = kinds.pop()
         finally:
+            self.scope = outer
             self.in_lambda -= 1
         self.emit("};", depth)
 
@@ -1113,7 +1267,12 @@ class Translator:
         """The C++ statements for `source`, a whole testScript."""
         self.source = source
         tree = ast.parse(source)
-        tree = Renamer(bound_names(tree) - set(self.nodes)).visit(tree)
+        bound = bound_names(tree)
+        # A node the script rebinds (`machine = ${hostName}`) becomes a variable of its own.
+        for node in bound & set(self.nodes):
+            self.machine_vars.add(node + "_")
+        tree = Renamer(bound, renamed=bound & set(self.nodes)).visit(
+            tree)
         self.emit("using namespace attest::script;", 0)
         self.translate_body(tree.body, 0)
         return "\n".join(self.lines) + "\n"
