@@ -13,7 +13,7 @@ enum class Capability {
   network_control,  ///< block(), unblock()
   port_forward,     ///< forward_port()
   snapshot,         ///< snapshot_create(), snapshot_restore()
-  reboot,           ///< reboot()
+  reboot,           ///< reboot_from_shell(); reboot() needs send_key too (ctrl-alt-delete)
 };
 
 /// The capability's name as used in messages, e.g. "screenshot".

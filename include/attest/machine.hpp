@@ -329,11 +329,22 @@ class Machine {
   CommandResult stop_job(std::string_view unit, std::string_view user = {},
                          Where where = Where::current());
 
-  /// Reboots the guest (`reboot` on the shell) and returns once it has gone down; the VMM keeps
-  /// running, and the next command waits for the guest's shell to come back on this same
-  /// Machine. Works whether or not the config allows guest-initiated reboots.
-  /// Throws: TimeoutError when the guest does not go down within `timeout`, BootError.
+  /// Reboots the guest as NixOS does, by pressing ctrl-alt-delete on its keyboard, and returns
+  /// once it has gone down; the VMM keeps running, and the next command waits for the guest's
+  /// shell to come back on this same Machine. Works whether or not the config (or start) allows
+  /// guest-initiated reboots. The guest's init must reboot on ctrl-alt-delete (systemd does;
+  /// busybox init needs a `::ctrlaltdel:` line); for one that does not, see reboot_from_shell.
+  /// Throws: Unsupported (a backend that cannot reboot a guest in place, or has no keyboard),
+  /// TimeoutError when the guest does not go down within `timeout`, BootError.
+  ///
+  /// **Example**: `m.reboot();  m.wait_for_unit("multi-user.target");`
   void reboot(std::chrono::milliseconds timeout = 120s, Where where = Where::current());
+
+  /// reboot() by running `reboot` on the guest's shell instead of pressing ctrl-alt-delete (for a
+  /// guest that ignores ctrl-alt-delete); otherwise the same.
+  /// Throws: Unsupported (a backend that cannot reboot a guest in place), TimeoutError,
+  /// BootError.
+  void reboot_from_shell(std::chrono::milliseconds timeout = 120s, Where where = Where::current());
 
   // ---- Snapshots (docs/snapshots.md) ----
 

@@ -11,8 +11,9 @@ namespace attest::backend {
 bool Backend::has(Capability c) const noexcept {
   switch (c) {
     case Capability::screenshot:
-    case Capability::send_key:
       return find<Screen>(*this) != nullptr;
+    case Capability::send_key:
+      return find<Keyboard>(*this) != nullptr;
     case Capability::network_control:
       return find<LinkControl>(*this) != nullptr;
     case Capability::port_forward:

@@ -59,8 +59,8 @@ class Backend {
   virtual std::string_view name() const noexcept = 0;
   /// The VMM's name for messages, e.g. "QEMU".
   virtual std::string_view vmm_name() const noexcept = 0;
-  /// Whether the backend can do `c`. The default answers screenshot and send_key from Screen,
-  /// network_control from LinkControl and port_forward from PortForwarding (the optional
+  /// Whether the backend can do `c`. The default answers screenshot from Screen, send_key from
+  /// Keyboard, network_control from LinkControl and port_forward from PortForwarding (the optional
   /// interfaces below); snapshot and reboot are the backend's to claim (default: no).
   virtual bool has(Capability c) const noexcept;
   /// Why the backend lacks `c`, for the Unsupported error (empty: nothing to add).
@@ -113,12 +113,19 @@ class Backend {
 // Optional interfaces: a backend class also derives from those it has, and the core finds them
 // with find<I>(backend); a missing one is the core's Unsupported error, not a stub to write.
 
-/// The guest's display and keyboard (QEMU: QMP screendump and send-key).
+/// The guest's display (QEMU: QMP screendump).
 class Screen {
  public:
   virtual ~Screen() = default;
   /// Writes the guest's display as a PNG file at `path` (absolute). Throws: BackendError.
   virtual awaitable<void> screendump(std::filesystem::path path) = 0;
+};
+
+/// The guest's keyboard (QEMU: QMP send-key), for send_key, send_chars and reboot's
+/// ctrl-alt-delete.
+class Keyboard {
+ public:
+  virtual ~Keyboard() = default;
   /// Presses `keys` together and releases them. Throws: BackendError.
   virtual awaitable<void> send_key(std::vector<detail::KeyPart> keys) = 0;
 };

@@ -27,6 +27,7 @@ namespace {
 
 class QemuBackend final : public Backend,
                           public Screen,
+                          public Keyboard,
                           public ConsoleInput,
                           public Monitor,
                           public LinkControl,
@@ -384,8 +385,7 @@ class QemuBackend final : public Backend,
 
   /// QMP set-action reboot=ACTION: what a guest reboot does (reset the guest or end QEMU).
   awaitable<void> set_reboot_action(std::string action) {
-    auto arguments = qmp::json::object();
-    arguments["reboot"] = action;
+    auto arguments = qmp::json::object({{"reboot", action}});
     co_await checked_qmp("set-action", std::move(arguments), "set-action reboot=" + action);
   }
 

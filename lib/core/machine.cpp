@@ -244,7 +244,11 @@ void Machine::forward_port(std::uint16_t host_port, std::uint16_t guest_port, Wh
 }
 
 void Machine::reboot(milliseconds timeout, Where where) {
-  detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout)); });
+  detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout, false)); });
+}
+
+void Machine::reboot_from_shell(milliseconds timeout, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout, true)); });
 }
 
 void Machine::snapshot_create(std::string_view name, Where where) {

@@ -142,6 +142,7 @@ std::pair<std::shared_ptr<MachineImpl::Boot>, backend::Events> MachineImpl::new_
   auto boot = std::make_shared<Boot>(driver_.executor());
   boot->started = Clock::now();
   boot->boot_deadline = deadline_after(config_.boot_timeout);
+  boot->reboots_allowed = config_.allow_reboot;
   boot_ = boot;
   console_.on_line = [this, boot](std::string_view line) { on_console_line(boot, line); };
 

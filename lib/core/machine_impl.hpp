@@ -78,7 +78,9 @@ class MachineImpl {
   awaitable<std::string> console_log();
   awaitable<void> shutdown(std::chrono::milliseconds timeout);
   awaitable<void> crash();
-  awaitable<void> reboot(std::chrono::milliseconds timeout);
+  /// reboot (ctrl-alt-delete on the keyboard) or, `from_shell`, reboot_from_shell (`reboot` on
+  /// the shell); returns once the guest went down.
+  awaitable<void> reboot(std::chrono::milliseconds timeout, bool from_shell);
   awaitable<void> wait_for_unit(std::string unit, std::string user,
                                 std::chrono::milliseconds timeout,
                                 std::shared_ptr<CallerLink> link = nullptr);
@@ -360,6 +362,9 @@ struct MachineImpl::Boot {
   bool user_net_ready = false;  ///< the guest's eth0 has its address (per shell session)
   /// reboot() called the backend's begin_guest_reboot; end it once the new shell is up.
   bool end_reboot = false;
+  /// The guest's reboots reset it in this VMM lifetime rather than end the VMM (the config's
+  /// allow_reboot, or start({.allow_reboot = true})).
+  bool reboots_allowed = false;
   /// The guest's network cards are configured already (a restored snapshot), so the shell
   /// connection skips the setup step.
   bool network_configured = false;

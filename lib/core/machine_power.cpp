@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/driver_impl.hpp"
+#include "core/keys.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
 #include "core/util.hpp"
@@ -12,31 +13,42 @@ namespace attest::detail {
 
 using std::chrono::milliseconds;
 
-awaitable<void> MachineImpl::reboot(milliseconds timeout) {
-  const std::string operation = "reboot";
+awaitable<void> MachineImpl::reboot(milliseconds timeout, bool from_shell) {
+  const std::string operation = from_shell ? "reboot_from_shell" : "reboot";
   if (!backend_->has(Capability::reboot)) {
     const auto why = backend_->lacking(Capability::reboot);
-    throw Unsupported(fmt::format("machine '{}': reboot: the {} backend cannot reboot a guest in "
-                                  "place{}",
-                                  name(), backend_->name(), why.empty() ? "" : " (" + why + ")"),
-                      name(), operation);
+    throw Unsupported(
+        fmt::format("machine '{}': {}: the {} backend cannot reboot a guest in "
+                    "place{}",
+                    name(), operation, backend_->name(), why.empty() ? "" : " (" + why + ")"),
+        name(), operation);
   }
+  backend::Keyboard* keyboard = nullptr;
+  if (!from_shell)
+    keyboard = &need<backend::Keyboard>(operation, "no keyboard to press ctrl-alt-delete on");
   auto boot = co_await ensure_shell(operation);
   const auto deadline = deadline_after(timeout);
-  log_info(name(), "rebooting");
-  // The guest's reboot must reset it rather than end the VMM (QEMU's -no-reboot) for this once.
-  co_await backend_->begin_guest_reboot();
+  const std::string how = from_shell ? "`reboot`" : "ctrl-alt-delete";
+  log_info(name(), fmt::format("rebooting ({})", how));
+  // The guest's reboot must reset it rather than end the VMM (QEMU's -no-reboot) for this once,
+  // unless this boot allows reboots already.
+  const bool switch_action = !boot->reboots_allowed;
+  if (switch_action) co_await backend_->begin_guest_reboot();
   boot->guest_reset.reset();
   auto timed_out = [&] {
-    return fmt::format("the guest did not go down within {} after `reboot`{}",
-                       format_duration(timeout), tails());
+    return fmt::format("the guest did not go down within {} after {}{}", format_duration(timeout),
+                       how, tails());
   };
   Step send{.operation = operation,
-            .during = "while sending `reboot`",
+            .during = fmt::format("while sending {}", how),
             .deadline = deadline,
             .timeout = timeout,
             .timed_out = timed_out};
-  co_await run_step(boot, boot->shell->send_line("reboot\n"), std::move(send));
+  // Named, not a temporary in the co_await (GCC 12: see run_step).
+  std::string line = "reboot\n";
+  auto press = from_shell ? boot->shell->send_line(std::move(line))
+                          : keyboard->send_key(parse_key_combo("ctrl-alt-delete"));
+  co_await run_step(boot, std::move(press), std::move(send));
   Step reset{.operation = operation,
              .during = "while rebooting",
              .deadline = deadline,
@@ -44,7 +56,7 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout) {
              .timed_out = timed_out};
   co_await run_step(boot, boot->guest_reset.wait(), std::move(reset));
   // The backend's end_guest_reboot comes once the new shell is up (ensure_shell).
-  boot->end_reboot = true;
+  boot->end_reboot = switch_action;
   boot->network_configured = false;
   rearm_shell(boot);
 }

@@ -135,13 +135,13 @@ awaitable<void> MachineImpl::send_keys(std::string input, bool as_chars, millise
   }
   if (!bad.empty())
     throw Error(fmt::format("machine '{}': {}: {}", name(), operation, bad), name(), operation);
-  auto& screen = need<backend::Screen>(as_chars ? "send_chars" : "send_key", "no keyboard");
+  auto& keyboard = need<backend::Keyboard>(as_chars ? "send_chars" : "send_key", "no keyboard");
   auto boot = co_await ensure_vmm(operation);
   log_info(name(), fmt::format("{}: {} key press{}", operation, combos.size(),
                                combos.size() == 1 ? "" : "es"));
   asio::steady_timer timer(driver_.executor());
   for (auto& combo : combos) {
-    co_await bounded(boot, screen.send_key(std::move(combo)), operation);
+    co_await bounded(boot, keyboard.send_key(std::move(combo)), operation);
     if (delay > milliseconds::zero()) {
       timer.expires_after(delay);
       co_await timer.async_wait(use_awaitable);

@@ -65,6 +65,8 @@ void register_fake_backend(FakeControls& controls) {
   };
   d.make = [&controls](const asio::any_io_executor& ex, const MachineConfig& config,
                        const backend::MachinePaths& paths) -> std::unique_ptr<backend::Backend> {
+    if (controls.keyboard)
+      return std::make_unique<FakeBackendWithKeyboard>(ex, config, paths, controls);
     return std::make_unique<FakeBackend>(ex, config, paths, controls);
   };
   backend::register_backend(std::move(d));
@@ -245,6 +247,14 @@ awaitable<void> FakeBackend::snapshot_restore(fs::path dir, backend::Events even
   if (running()) co_await quit();
   co_await launch(std::move(events));
   controls_.record_snapshot_restored();
+}
+
+awaitable<void> FakeBackendWithKeyboard::send_key(std::vector<detail::KeyPart> keys) {
+  std::string names;
+  for (const auto& k : keys)
+    names +=
+        (names.empty() ? "" : "-") + (k.is_number ? fmt::format("{:#04x}", k.number) : k.qcode);
+  co_await send("send-key " + names, "send_key");
 }
 
 void FakeBackend::kill() noexcept {

@@ -14,10 +14,12 @@
 // snapshot_create (a marker file; the shell connection is reset as the microVMs' vsock is; fails
 // on demand with BackendError) and snapshot_restore (a fresh fake VMM).
 //
-// It has none of the optional interfaces (backend.hpp: Screen, ConsoleInput, Monitor,
-// LinkControl, PortForwarding, InPlaceRestore), so the machine answers those operations with its
-// own Unsupported errors, and a snapshot restore starts a fresh fake VMM. It has no networks: a
-// fake machine with "vlans" is a configuration error.
+// Of the optional interfaces (backend.hpp) it has only Keyboard, and that only while
+// FakeControls::keyboard is on (the default): a key press is passed on to the fake VMM as QEMU's
+// send-key, and ctrl-alt-delete reboots its guest. Without the others (Screen, ConsoleInput,
+// Monitor, LinkControl, PortForwarding, InPlaceRestore) the machine answers those operations
+// with its own Unsupported errors, and a snapshot restore starts a fresh fake VMM. It has no
+// networks: a fake machine with "vlans" is a configuration error.
 #pragma once
 
 #include <chrono>
@@ -58,6 +60,8 @@ struct FakeControls {
   std::string snapshot_failure;
   /// The capabilities the fake backend reports.
   bool can_reboot = true;
+  /// Whether the machines made from now on have a keyboard (backend::Keyboard).
+  bool keyboard = true;
   bool can_snapshot = true;
   /// The backend's command_grace(): how long past a command's own timeout the host waits for a
   /// frozen guest.
@@ -91,7 +95,7 @@ inline constexpr std::string_view fake_reset_marker = "attest-fake-vmm: guest re
 inline constexpr std::string_view fake_ready_line = "attest-fake-vmm: ready";
 
 /// One machine's fake VMM. See the top of this file for what it models.
-class FakeBackend final : public backend::Backend {
+class FakeBackend : public backend::Backend {
  public:
   FakeBackend(const asio::any_io_executor& ex, MachineConfig config, backend::MachinePaths paths,
               FakeControls& controls);
@@ -121,14 +125,16 @@ class FakeBackend final : public backend::Backend {
   std::string stderr_tail(std::size_t lines) const override;
   std::string command_line() const override { return command_line_; }
 
+ protected:
+  /// Sends one command line to the fake VMM (its stdin: what QMP is to QEMU).
+  /// Throws: BackendError.
+  awaitable<void> send(std::string line, std::string operation);
+
  private:
   struct Lifetime;
   /// Starts a fresh fake VMM reporting through `events`; returns once it is up.
   /// Throws: backend::StartFailure.
   awaitable<void> launch(backend::Events events);
-  /// Sends one command line to the fake VMM (its stdin: what QMP is to QEMU).
-  /// Throws: BackendError.
-  awaitable<void> send(std::string line, std::string operation);
 
   asio::any_io_executor ex_;
   MachineConfig config_;
@@ -137,6 +143,13 @@ class FakeBackend final : public backend::Backend {
   std::unique_ptr<shell::VirtconsoleTransport> transport_;
   std::unique_ptr<process::VmmProcess> process_;
   std::string command_line_;
+};
+
+/// A fake machine with a keyboard: key presses go to the fake VMM as QEMU's send-key.
+class FakeBackendWithKeyboard final : public FakeBackend, public backend::Keyboard {
+ public:
+  using FakeBackend::FakeBackend;
+  awaitable<void> send_key(std::vector<detail::KeyPart> keys) override;
 };
 
 }  // namespace attest::testing_support

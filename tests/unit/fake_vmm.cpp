@@ -31,10 +31,14 @@
 //                       goes on
 //     ignore-poweroff   `poweroff` and `reboot` do nothing from now on (a guest that hangs)
 //     ignore-powerdown  the power button does nothing from now on
+//     ignore-ctrlaltdel ctrl-alt-delete on the keyboard does nothing from now on
 //   The VMM dies by a signal when the guest sends one: `kill -TERM $ATTEST_FAKE_VMM_PID`.
 // - The host's control channel (QEMU's QMP) is this program's stdin, one command a line:
 //     reboot-action reset|shutdown   QMP set-action reboot=... (what a guest reboot does)
 //     powerdown                      the power button (QMP system_powerdown): as `poweroff`
+//     send-key KEYS                  QMP send-key (KEYS as "ctrl-alt-delete"): noted on the
+//                                    console; ctrl-alt-delete makes the guest reboot, as
+//                                    `reboot` does (a guest's init reboots on it)
 //     quit                           QMP quit: the VMM exits 0 at once
 //     reconnect                      the connection is reset (a microVM's vsock after a
 //                                    snapshot): the guest shell is killed, the VMM connects to
@@ -258,6 +262,12 @@ class FakeVmm {
     } else if (line == "powerdown") {
       console("attest-fake-vmm: power button pressed");
       if (!ignore_powerdown_) return power_off();
+    } else if (line.rfind("send-key ", 0) == 0) {
+      const std::string keys = line.substr(9);
+      console("attest-fake-vmm: keys pressed: " + keys);
+      // The guest's init answers ctrl-alt-delete with a reboot (busybox's ::ctrlaltdel:,
+      // systemd's ctrl-alt-del.target).
+      if (keys == "ctrl-alt-delete" && !ignore_ctrlaltdel_) return reboot();
     } else if (line == "quit") {
       note("quit");
       stop_guest();
@@ -282,18 +292,7 @@ class FakeVmm {
     if (line == "poweroff") {
       if (!ignore_poweroff_) return power_off();
     } else if (line == "reboot") {
-      if (ignore_poweroff_) return -1;
-      console("reboot: Restarting system");
-      stop_guest();
-      // QEMU with -no-reboot ends when its guest reboots.
-      if (!o_.reboot_resets) return 0;
-      console(reset_marker);
-      ++boot_;
-      // A reset takes a real guest seconds of firmware and kernel before its new banner, long
-      // after the VMM reported the reset (QEMU's RESET event), and the host relies on that
-      // order: the reset is seen before the new shell speaks on the same connection. Here too.
-      ::usleep(reset_pause_us);
-      start_guest();
+      if (!ignore_poweroff_) return reboot();
     } else if (line.rfind("exit ", 0) == 0) {
       const int status = std::atoi(line.c_str() + 5);
       note("exiting with status " + std::to_string(status) + " as the guest asked");
@@ -307,9 +306,28 @@ class FakeVmm {
       ignore_poweroff_ = true;
     } else if (line == "ignore-powerdown") {
       ignore_powerdown_ = true;
+    } else if (line == "ignore-ctrlaltdel") {
+      ignore_ctrlaltdel_ = true;
     } else {
       note("unknown guest request: " + line);
     }
+    return -1;
+  }
+
+  /// The guest reboots: the VMM exits (QEMU -no-reboot) or resets the guest. Returns the exit
+  /// status when the VMM must exit, else -1.
+  int reboot() {
+    console("reboot: Restarting system");
+    stop_guest();
+    // QEMU with -no-reboot ends when its guest reboots.
+    if (!o_.reboot_resets) return 0;
+    console(reset_marker);
+    ++boot_;
+    // A reset takes a real guest seconds of firmware and kernel before its new banner, long
+    // after the VMM reported the reset (QEMU's RESET event), and the host relies on that
+    // order: the reset is seen before the new shell speaks on the same connection. Here too.
+    ::usleep(reset_pause_us);
+    start_guest();
     return -1;
   }
 
@@ -488,6 +506,7 @@ class FakeVmm {
   int boot_ = 1;
   bool ignore_poweroff_ = false;
   bool ignore_powerdown_ = false;
+  bool ignore_ctrlaltdel_ = false;
 };
 
 }  // namespace

@@ -37,7 +37,8 @@
 // TimeoutError
 //   wait_until_succeeds / wait_until_fails .............. wait_until_succeeds_and_fails
 //   wait_for_console_text ............................... wait_for_console_text_and_a_vmm_exit
-//   reboot: the guest does not go down .................. reboot_errors
+//   reboot (ctrl-alt-delete ignored), reboot_from_shell
+//     (`reboot` ignored): the guest does not go down .... reboot_errors
 //   shutdown: neither `poweroff` nor the power button ... shutdown_kills_a_guest_that_ignores_both
 //   wait_for_shutdown ................................... crash_halt_and_wait_for_shutdown
 //   wait_for_unit ....................................... wait_for_unit_and_unit_errors
@@ -60,10 +61,10 @@
 //   wait_for_unit: failed, not found, inactive with no
 //   pending jobs, no ActiveState; require_unit_state .... wait_for_unit_and_unit_errors
 // Unsupported
-//   reboot and snapshots without the capability,
-//   forward_port, and what the backend lacks
-//   (screenshot, send_key, send_console, the monitor,
-//   QMP events) ......................................... unsupported_operations
+//   reboot, reboot_from_shell and snapshots without the
+//   capability, reboot without a keyboard, forward_port,
+//   and what the backend lacks (screenshot, send_key,
+//   send_console, the monitor, QMP events) .............. unsupported_operations
 // BackendError
 //   snapshot_create refused by the VMM .................. snapshot_create_failing
 // ConfigError
@@ -546,6 +547,8 @@ TEST_F(machine_test, the_longest_timeouts_mean_no_limit) {
   EXPECT_EQ(m.wait_until_fails("echo failing; false", forever), "failing\n");
 }
 
+// reboot() presses ctrl-alt-delete (NixOS), reboot_from_shell() runs `reboot` on the shell; both
+// return once the guest went down, and the next command waits for its new shell.
 TEST_F(machine_test, reboot_brings_the_shell_back) {
   auto& m = make_machine();
   m.succeed("echo kept > disk-file");
@@ -557,12 +560,18 @@ TEST_F(machine_test, reboot_brings_the_shell_back) {
   // The machine switched the VMM to resetting for this reboot and back once the new shell was up,
   // as it does with QEMU's set-action.
   EXPECT_EQ(controls_.guest_reboot_calls(), (std::vector<bool>{true, false}));
-  m.reboot();
-  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "3\n");
-  EXPECT_EQ(controls_.guest_reboot_calls(), (std::vector<bool>{true, false, true, false}));
-  const auto console = m.get_console_log();
+  auto console = m.get_console_log();
+  EXPECT_THAT(console, HasSubstr("attest-fake-vmm: keys pressed: ctrl-alt-delete"));
   EXPECT_THAT(console, HasSubstr("reboot: Restarting system"));
   EXPECT_THAT(console, HasSubstr(std::string(testing_support::fake_reset_marker)));
+  // A guest that ignores ctrl-alt-delete still reboots from its shell.
+  m.succeed(ask_vmm("ignore-ctrlaltdel"));
+  m.reboot_from_shell();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "3\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+  EXPECT_EQ(controls_.guest_reboot_calls(), (std::vector<bool>{true, false, true, false}));
+  console = m.get_console_log();
+  EXPECT_EQ(console.find("keys pressed"), console.rfind("keys pressed"));  // no second key press
 }
 
 TEST_F(machine_test, reboot_of_a_machine_that_allows_reboots) {
@@ -570,6 +579,8 @@ TEST_F(machine_test, reboot_of_a_machine_that_allows_reboots) {
   m.start();
   m.reboot();
   EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
+  m.reboot_from_shell();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "3\n");
   EXPECT_TRUE(controls_.guest_reboot_calls().empty());
 }
 
@@ -601,13 +612,21 @@ TEST_F(machine_test, reboot_errors) {
   ASSERT_TRUE(itself);
   EXPECT_THAT(itself->what(), HasSubstr("machine 'm': succeed: attest-fake-vmm exited with exit "
                                         "status 0 unexpectedly while running `reboot; sleep 30`"));
-  // A guest that ignores `reboot`.
-  m.succeed(ask_vmm("ignore-poweroff"));
+  // A guest that ignores ctrl-alt-delete.
+  m.succeed(ask_vmm("ignore-ctrlaltdel"));
   auto ignored = error_of<TimeoutError>([&] { m.reboot(200ms); });
   ASSERT_TRUE(ignored);
   EXPECT_EQ(ignored->timeout(), 200ms);
+  EXPECT_EQ(ignored->operation(), "reboot");
   EXPECT_THAT(ignored->what(), HasSubstr("machine 'm': reboot: the guest did not go down within "
-                                         "200ms after `reboot`"));
+                                         "200ms after ctrl-alt-delete"));
+  // A guest that ignores `reboot`.
+  m.succeed(ask_vmm("ignore-poweroff"));
+  auto shell_ignored = error_of<TimeoutError>([&] { m.reboot_from_shell(200ms); });
+  ASSERT_TRUE(shell_ignored);
+  EXPECT_EQ(shell_ignored->operation(), "reboot_from_shell");
+  EXPECT_THAT(shell_ignored->what(), HasSubstr("machine 'm': reboot_from_shell: the guest did not "
+                                               "go down within 200ms after `reboot`"));
   // A VMM that ends while the guest is rebooting.
   m.succeed(ask_vmm_soon("exit 4"));
   auto ended = error_of<BootError>([&] { m.reboot(5s); });
@@ -1073,6 +1092,7 @@ esac
 TEST_F(machine_test, unsupported_operations) {
   controls_.can_reboot = false;
   controls_.can_snapshot = false;
+  controls_.keyboard = false;
   auto& m = make_machine();
   m.connect();
   EXPECT_FALSE(m.has(Capability::reboot));
@@ -1080,6 +1100,10 @@ TEST_F(machine_test, unsupported_operations) {
   ASSERT_TRUE(reboot);
   EXPECT_THAT(reboot->what(), HasSubstr("machine 'm': reboot: the fake backend cannot reboot a "
                                         "guest in place (the test turned reboots off)"));
+  auto from_shell = error_of<Unsupported>([&] { m.reboot_from_shell(); });
+  ASSERT_TRUE(from_shell);
+  EXPECT_THAT(from_shell->what(), HasSubstr("machine 'm': reboot_from_shell: the fake backend "
+                                            "cannot reboot a guest in place"));
   auto snapshot = error_of<Unsupported>([&] { m.snapshot_create("s"); });
   ASSERT_TRUE(snapshot);
   EXPECT_THAT(snapshot->what(),
@@ -1113,6 +1137,16 @@ TEST_F(machine_test, unsupported_operations) {
                        Capability::port_forward})
     EXPECT_FALSE(m.has(c)) << to_string(c);
   EXPECT_TRUE(m.is_up());
+  // A backend that can reboot in place but has no keyboard: reboot() cannot press
+  // ctrl-alt-delete, reboot_from_shell() works.
+  controls_.can_reboot = true;
+  auto no_keys = error_of<Unsupported>([&] { m.reboot(); });
+  ASSERT_TRUE(no_keys);
+  EXPECT_EQ(no_keys->operation(), "reboot");
+  EXPECT_THAT(no_keys->what(), HasSubstr("machine 'm': reboot: the fake backend has no keyboard "
+                                         "to press ctrl-alt-delete on"));
+  m.reboot_from_shell();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
 }
 
 TEST_F(machine_test, invalid_requests) {

@@ -121,8 +121,13 @@ TEST_P(microvm, crash_and_unsupported_operations) {
     m.reboot();
     ADD_FAILURE() << "reboot did not throw";
   } catch (const attest::Unsupported& e) {
-    EXPECT_THAT(e.what(), HasSubstr("the " + GetParam() + " backend cannot reboot"));
+    EXPECT_THAT(e.what(), HasSubstr("machine 'machine': reboot: the " + GetParam() +
+                                    " backend cannot reboot"));
   }
+  EXPECT_THAT([&] { m.reboot_from_shell(); },
+              ThrowsMessage<attest::Unsupported>(HasSubstr("machine 'machine': reboot_from_shell: "
+                                                           "the " +
+                                                           GetParam() + " backend cannot reboot")));
   // No display, keyboard or QEMU monitor: each names the machine, the operation and the backend.
   EXPECT_THAT([&] { (void)m.screenshot("never"); },
               ThrowsMessage<attest::Unsupported>(HasSubstr(

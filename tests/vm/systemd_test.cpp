@@ -140,11 +140,19 @@ ATTEST_TEST(shared_store_own_overlays_reboot_and_shutdown) {
 
   subtest("reboot: same machine, same disk, a new boot", [&] {
     const auto boot_id = a.succeed("cat /proc/sys/kernel/random/boot_id");
+    // ctrl-alt-delete, as NixOS: systemd starts ctrl-alt-del.target (reboot.target).
     a.reboot();
     EXPECT_EQ(a.succeed("cat /root/persist"), "kept\n");
-    EXPECT_NE(a.succeed("cat /proc/sys/kernel/random/boot_id"), boot_id);
+    const auto second_boot = a.succeed("cat /proc/sys/kernel/random/boot_id");
+    EXPECT_NE(second_boot, boot_id);
     a.wait_for_unit("multi-user.target");
     EXPECT_TRUE(a.is_up());
+    EXPECT_THAT(a.get_console_log(), HasSubstr("reboot: Restarting system"));
+    // `reboot` on the shell.
+    a.reboot_from_shell();
+    EXPECT_EQ(a.succeed("cat /root/persist"), "kept\n");
+    EXPECT_NE(a.succeed("cat /proc/sys/kernel/random/boot_id"), second_boot);
+    a.wait_for_unit("multi-user.target");
   });
 
   subtest("shutdown powers off and waits for the VMM", [&] {
