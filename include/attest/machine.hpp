@@ -50,6 +50,14 @@ struct ExecuteOptions {
   bool check_return = true;
 };
 
+/// NixOS's keyword arguments of start: `m.start({.allow_reboot = true})`.
+struct StartOptions {
+  /// true: the guest's own reboots reset it instead of ending the VMM, until the VMM next stops
+  /// (NixOS's `start(allow_reboot=True)`). Either this or the configuration's `allow_reboot`
+  /// allows them.
+  bool allow_reboot = false;
+};
+
 /// NixOS's keyword arguments of wait_for_unit: `m.wait_for_unit("sshd", {.timeout = 60s})`.
 struct UnitOptions {
   /// Empty: the system manager; else that user's manager.
@@ -130,6 +138,15 @@ class Machine {
   /// booting in the background and the first command waits for its shell.
   /// Throws: BootError when the VMM cannot be started.
   void start(Where where = Where::current());
+  /// start with NixOS's keyword arguments. With `allow_reboot` the guest's own reboots (a
+  /// `reboot` in a command, a crashing service's reboot) reset the machine, and the next command
+  /// waits for its new shell, until the VMM next stops; on a machine already running this takes
+  /// effect at once.
+  /// Throws: Unsupported (`allow_reboot` on a backend that cannot reboot a guest in place),
+  /// BootError, BackendError.
+  ///
+  /// **Example**: `m.start({.allow_reboot = true});  // the guest may reboot itself`
+  void start(StartOptions options, Where where = Where::current());
 
   /// Waits until the guest's backdoor shell is connected (at most the boot timeout).
   /// Throws: BootError with the console tail.

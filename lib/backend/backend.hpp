@@ -79,7 +79,8 @@ class Backend {
   virtual awaitable<void> quit() = 0;
   /// Readies the VMM for the guest's `reboot` (Machine::reboot, only with Capability::reboot): a
   /// VMM whose guest reboot ends it (QEMU's `-no-reboot`, NixOS's default) is told to reset the
-  /// guest instead, for this once. The default does nothing. Throws: BackendError.
+  /// guest instead, for this once; after start({.allow_reboot = true}), for the rest of the VMM's
+  /// life (no end_guest_reboot follows). The default does nothing. Throws: BackendError.
   virtual awaitable<void> begin_guest_reboot() { co_return; }
   /// Undoes begin_guest_reboot once the rebooted guest's shell answers (not sooner: SeaBIOS
   /// answers the guest's warm reset with a hard reset of its own, which must not end the VMM).

@@ -51,6 +51,10 @@ void Machine::start(Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->start()); });
 }
 
+void Machine::start(StartOptions options, Where where) {
+  detail::at(where, [&] { impl_->driver().run(impl_->start(options.allow_reboot)); });
+}
+
 void Machine::connect(Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->connect()); });
 }

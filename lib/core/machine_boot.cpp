@@ -22,9 +22,13 @@ awaitable<void> MachineImpl::fail_start(std::string operation, std::string failu
                   name(), operation, vmm_end(nullptr));
 }
 
-awaitable<void> MachineImpl::start() {
+awaitable<void> MachineImpl::start(bool allow_reboot) {
   if (driver_.expired()) throw_global_timeout("start");
-  if (backend_->running()) co_return;
+  if (allow_reboot && !backend_->has(Capability::reboot)) throw cannot_reboot("start");
+  if (backend_->running()) {
+    if (allow_reboot) co_await allow_reboots(boot_);
+    co_return;
+  }
   std::error_code ec;
   fs::create_directories(paths_.state_dir, ec);
   fs::create_directories(paths_.shared_dir, ec);
@@ -56,6 +60,8 @@ awaitable<void> MachineImpl::start() {
   boot->vmm_running = Clock::now();
   log_debug(name(), fmt::format("VMM command: {}", backend_->command_line()));
   asio::co_spawn(driver_.executor(), connect_shell(boot), asio::detached);
+  // After the shell's connection is under way, so that a failure here leaves no wait behind.
+  if (allow_reboot) co_await allow_reboots(boot);
 }
 
 awaitable<void> MachineImpl::open_shell(std::shared_ptr<Boot> boot,

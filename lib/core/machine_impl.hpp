@@ -48,7 +48,9 @@ class MachineImpl {
   const std::filesystem::path& shared_dir() const noexcept { return paths_.shared_dir; }
 
   // Coroutines: run on the I/O thread through DriverImpl::run.
-  awaitable<void> start();
+  /// Starts the VMM unless it runs; `allow_reboot`: the guest's reboots reset it until the VMM
+  /// next stops (StartOptions), also when it runs already.
+  awaitable<void> start(bool allow_reboot = false);
   awaitable<void> connect();
   awaitable<bool> is_up();
   awaitable<CommandResult> execute(std::string command, std::chrono::milliseconds timeout,
@@ -156,6 +158,11 @@ class MachineImpl {
   BootError silent_shell_error(bool resumed) const;
   /// Logs how long the boot has taken every 10 s until boot->shell_ready is set.
   awaitable<void> boot_progress(std::shared_ptr<Boot> boot);
+  /// The Unsupported error of `operation` on a backend that cannot reboot a guest in place.
+  Unsupported cannot_reboot(const std::string& operation) const;
+  /// Lets the guest's reboots reset it for the rest of `boot` (the backend's begin_guest_reboot,
+  /// with no end), unless they do already.
+  awaitable<void> allow_reboots(std::shared_ptr<Boot> boot);
   /// Kills the VMM that failed to come up and throws the BootError for `operation`.
   awaitable<void> fail_start(std::string operation, std::string failure);
   /// A new Boot for a VMM about to start (or be restored), with its events wired to it.

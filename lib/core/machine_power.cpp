@@ -15,14 +15,7 @@ using std::chrono::milliseconds;
 
 awaitable<void> MachineImpl::reboot(milliseconds timeout, bool from_shell) {
   const std::string operation = from_shell ? "reboot_from_shell" : "reboot";
-  if (!backend_->has(Capability::reboot)) {
-    const auto why = backend_->lacking(Capability::reboot);
-    throw Unsupported(
-        fmt::format("machine '{}': {}: the {} backend cannot reboot a guest in "
-                    "place{}",
-                    name(), operation, backend_->name(), why.empty() ? "" : " (" + why + ")"),
-        name(), operation);
-  }
+  if (!backend_->has(Capability::reboot)) throw cannot_reboot(operation);
   backend::Keyboard* keyboard = nullptr;
   if (!from_shell)
     keyboard = &need<backend::Keyboard>(operation, "no keyboard to press ctrl-alt-delete on");
@@ -32,8 +25,7 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout, bool from_shell) {
   log_info(name(), fmt::format("rebooting ({})", how));
   // The guest's reboot must reset it rather than end the VMM (QEMU's -no-reboot) for this once,
   // unless this boot allows reboots already.
-  const bool switch_action = !boot->reboots_allowed;
-  if (switch_action) co_await backend_->begin_guest_reboot();
+  if (!boot->reboots_allowed) co_await backend_->begin_guest_reboot();
   boot->guest_reset.reset();
   auto timed_out = [&] {
     return fmt::format("the guest did not go down within {} after {}{}", format_duration(timeout),
@@ -55,10 +47,27 @@ awaitable<void> MachineImpl::reboot(milliseconds timeout, bool from_shell) {
              .timeout = timeout,
              .timed_out = timed_out};
   co_await run_step(boot, boot->guest_reset.wait(), std::move(reset));
-  // The backend's end_guest_reboot comes once the new shell is up (ensure_shell).
-  boot->end_reboot = switch_action;
+  // The backend's end_guest_reboot comes once the new shell is up (ensure_shell), unless the boot
+  // allows reboots (start's allow_reboot came meanwhile).
+  boot->end_reboot = !boot->reboots_allowed;
   boot->network_configured = false;
   rearm_shell(boot);
+}
+
+Unsupported MachineImpl::cannot_reboot(const std::string& operation) const {
+  const auto why = backend_->lacking(Capability::reboot);
+  return Unsupported(
+      fmt::format("machine '{}': {}: the {} backend cannot reboot a guest in place{}", name(),
+                  operation, backend_->name(), why.empty() ? "" : " (" + why + ")"),
+      name(), operation);
+}
+
+awaitable<void> MachineImpl::allow_reboots(std::shared_ptr<Boot> boot) {
+  if (!boot || boot->reboots_allowed) co_return;
+  log_info(name(), "the guest's reboots reset it until the VM stops (allow_reboot)");
+  co_await backend_->begin_guest_reboot();
+  boot->reboots_allowed = true;
+  boot->end_reboot = false;  // a reboot() in progress must not switch them off again
 }
 
 awaitable<void> MachineImpl::wait_exit(Deadline deadline, const std::string& operation,

@@ -61,8 +61,8 @@
 //   wait_for_unit: failed, not found, inactive with no
 //   pending jobs, no ActiveState; require_unit_state .... wait_for_unit_and_unit_errors
 // Unsupported
-//   reboot, reboot_from_shell and snapshots without the
-//   capability, reboot without a keyboard, forward_port,
+//   reboot, reboot_from_shell, start's allow_reboot and
+//   snapshots without the capability, reboot without a keyboard, forward_port,
 //   and what the backend lacks (screenshot, send_key,
 //   send_console, the monitor, QMP events) .............. unsupported_operations
 // BackendError
@@ -581,6 +581,55 @@ TEST_F(machine_test, reboot_of_a_machine_that_allows_reboots) {
   EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
   m.reboot_from_shell();
   EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "3\n");
+  EXPECT_TRUE(controls_.guest_reboot_calls().empty());
+}
+
+// NixOS's start(allow_reboot=True): the guest's own reboots reset it on the same VMM until the VMM
+// stops, whatever the configuration says; the next VMM follows the configuration again.
+TEST_F(machine_test, start_with_allow_reboot) {
+  auto& m = make_machine();
+  m.start({.allow_reboot = true});
+  const auto vmm = vmm_pid(m);
+  EXPECT_EQ(controls_.guest_reboot_calls(), (std::vector<bool>{true}));
+  auto reset = error_of<BootError>([&] { (void)m.execute("reboot; sleep 30"); });
+  ASSERT_TRUE(reset);
+  EXPECT_THAT(reset->what(), HasSubstr("the guest rebooted while running `reboot; sleep 30`"));
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+  // reboot() keeps the setting: no switch of the VMM's reboot action, and a guest reboot after it
+  // still resets the guest.
+  m.reboot();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "3\n");
+  EXPECT_EQ(controls_.guest_reboot_calls(), (std::vector<bool>{true}));
+  (void)error_of<BootError>([&] { (void)m.execute("reboot; sleep 30"); });
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "4\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+  // The next VMM, started without it, ends on a guest reboot (allow_reboot false in the config).
+  m.crash();
+  m.start();
+  auto ended = error_of<BootError>([&] { m.succeed("reboot; sleep 30"); });
+  ASSERT_TRUE(ended);
+  EXPECT_THAT(ended->what(), HasSubstr("attest-fake-vmm exited with exit status 0 unexpectedly"));
+  // On a machine already running, start({.allow_reboot = true}) allows them from then on.
+  m.start();
+  const auto second = vmm_pid(m);
+  m.start({.allow_reboot = true});
+  EXPECT_EQ(vmm_pid(m), second);
+  EXPECT_EQ(controls_.guest_reboot_calls(), (std::vector<bool>{true, true}));
+  (void)error_of<BootError>([&] { (void)m.execute("reboot; sleep 30"); });
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
+  EXPECT_EQ(vmm_pid(m), second);
+}
+
+// Either the configuration's allow_reboot or start's allows the guest's reboots.
+TEST_F(machine_test, start_with_allow_reboot_on_a_machine_that_allows_reboots) {
+  auto& m = make_machine([](MachineConfig& mc) { mc.allow_reboot = true; });
+  m.start({.allow_reboot = false});
+  const auto vmm = vmm_pid(m);
+  (void)error_of<BootError>([&] { (void)m.execute("reboot; sleep 30"); });
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
+  m.start({.allow_reboot = true});
+  EXPECT_EQ(vmm_pid(m), vmm);
   EXPECT_TRUE(controls_.guest_reboot_calls().empty());
 }
 
@@ -1104,6 +1153,11 @@ TEST_F(machine_test, unsupported_operations) {
   ASSERT_TRUE(from_shell);
   EXPECT_THAT(from_shell->what(), HasSubstr("machine 'm': reboot_from_shell: the fake backend "
                                             "cannot reboot a guest in place"));
+  auto start = error_of<Unsupported>([&] { m.start({.allow_reboot = true}); });
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->operation(), "start");
+  EXPECT_THAT(start->what(), HasSubstr("machine 'm': start: the fake backend cannot reboot a "
+                                       "guest in place (the test turned reboots off)"));
   auto snapshot = error_of<Unsupported>([&] { m.snapshot_create("s"); });
   ASSERT_TRUE(snapshot);
   EXPECT_THAT(snapshot->what(),

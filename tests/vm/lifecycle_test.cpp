@@ -227,3 +227,18 @@ ATTEST_TEST(reboot_brings_the_shell_back_on_the_same_machine) {
   m.wait_for_shutdown(60s);
   EXPECT_FALSE(m.is_up());
 }
+
+// NixOS's start(allow_reboot=True): the guest's own reboot resets it on the same QEMU (QMP
+// set-action reboot=reset on a QEMU started with -no-reboot), and the next command waits for the
+// new shell.
+ATTEST_TEST(start_with_allow_reboot_keeps_the_vmm_on_a_guest_reboot) {
+  auto& m = machine("machine");
+  m.halt();  // a fresh VMM whatever the tests before left running
+  m.start({.allow_reboot = true});
+  const auto boot_id = m.succeed("cat /proc/sys/kernel/random/boot_id");
+  const int pid = attest::vmtest::vmm_pid(m);
+  m.succeed("(sleep 0.5; reboot) >/dev/null 2>&1 &");
+  (void)m.wait_for_qmp_event([](const attest::QmpEvent& e) { return e.event == "RESET"; }, 60s);
+  EXPECT_NE(m.succeed("cat /proc/sys/kernel/random/boot_id"), boot_id);
+  EXPECT_EQ(attest::vmtest::vmm_pid(m), pid);
+}

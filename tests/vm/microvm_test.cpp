@@ -128,6 +128,9 @@ TEST_P(microvm, crash_and_unsupported_operations) {
               ThrowsMessage<attest::Unsupported>(HasSubstr("machine 'machine': reboot_from_shell: "
                                                            "the " +
                                                            GetParam() + " backend cannot reboot")));
+  EXPECT_THAT([&] { m.start({.allow_reboot = true}); },
+              ThrowsMessage<attest::Unsupported>(HasSubstr("machine 'machine': start: the " +
+                                                           GetParam() + " backend cannot reboot")));
   // No display, keyboard or QEMU monitor: each names the machine, the operation and the backend.
   EXPECT_THAT([&] { (void)m.screenshot("never"); },
               ThrowsMessage<attest::Unsupported>(HasSubstr(
