@@ -48,6 +48,12 @@ struct ExecuteOptions {
   /// false: the status is not reported, CommandResult::status is -1 (NixOS's `check_return`).
   /// The command still runs to its end, and its output is returned.
   bool check_return = true;
+  /// false: the command is sent and execute returns at once with status -2 and no output
+  /// (NixOS's `check_output`); `timeout` bounds the sending, and, when it is not the default, the
+  /// command in the guest. Its output and status are discarded: the machine's next command (or
+  /// shutdown) first waits for it to end, within that command's own timeout, so the shell stays
+  /// in step.
+  bool check_output = true;
 };
 
 /// NixOS's keyword arguments of start: `m.start({.allow_reboot = true})`.

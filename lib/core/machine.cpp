@@ -66,6 +66,11 @@ CommandResult Machine::execute(std::string_view command, milliseconds timeout, W
 }
 
 CommandResult Machine::execute(std::string_view command, ExecuteOptions options, Where where) {
+  if (!options.check_output)  // NixOS's check_output=False: sent, not read; {-2, ""}
+    return detail::at(where, [&] {
+      return polled(*impl_, "execute",
+                    impl_->execute(std::string(command), options.timeout, "execute", false));
+    });
   auto r = execute(command, options.timeout, where);
   if (!options.check_return) r.status = -1;  // NixOS's check_return=False
   return r;

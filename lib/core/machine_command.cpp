@@ -24,10 +24,32 @@ Deadline MachineImpl::host_deadline(milliseconds guest_timeout) const {
   return deadline_after(guest_timeout + grace);
 }
 
+std::string MachineImpl::command_timeout_text(const std::string& command, milliseconds limit,
+                                              bool guest_bounded, const std::string& earlier,
+                                              bool read_output) {
+  // A command sent while an earlier one still ran (an unread or abandoned one) waited for it.
+  const auto behind = earlier.empty()
+                          ? std::string()
+                          : fmt::format(
+                                " (it waited behind the earlier `{}`, sent before it and "
+                                "not read)",
+                                excerpt(earlier, 120));
+  if (!read_output)
+    return fmt::format("command `{}` could not be sent within {}{}", excerpt(command, 200),
+                       format_duration(limit), behind);
+  return fmt::format(
+      "command `{}` did not finish within {}{}{}; it may still run in the guest, "
+      "and the next command on this machine first waits for it to end (pass a "
+      "longer timeout if the command is only slow)",
+      excerpt(command, 200), format_duration(limit),
+      guest_bounded ? " (the guest's timeout did not stop it)" : "", behind);
+}
+
 awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
                                                   const std::string& command,
                                                   std::optional<milliseconds> guest_timeout,
-                                                  Deadline deadline, const std::string& operation) {
+                                                  Deadline deadline, const std::string& operation,
+                                                  bool read_output) {
   if (command.find('\0') != std::string::npos)
     throw Error(fmt::format("machine '{}': {}: the command contains a NUL byte, which bash cannot "
                             "receive",
@@ -35,23 +57,22 @@ awaitable<shell::Result> MachineImpl::run_command(std::shared_ptr<Boot> boot,
                 name(), operation);
   ++stats_commands_;
   const auto limit = guest_timeout.value_or(default_timeout);
+  const std::string earlier = boot->shell->busy_command();
   Step step{.operation = operation,
-            .during = fmt::format("while running `{}`", excerpt(command, 200)),
+            .during = fmt::format("while {} `{}`", read_output ? "running" : "sending",
+                                  excerpt(command, 200)),
             .deadline = deadline,
             .timeout = limit,
             .timed_out =
                 [&] {
-                  return fmt::format(
-                      "command `{}` did not finish within {}{}; it may still run in the guest, "
-                      "and the next command on this machine first waits for it to end (pass a "
-                      "longer timeout if the command is only slow)",
-                      excerpt(command, 200), format_duration(limit),
-                      guest_timeout ? " (the guest's timeout did not stop it)" : "");
+                  return command_timeout_text(command, limit, guest_timeout.has_value(), earlier,
+                                              read_output);
                 },
             .abort = &boot->command_abort};
   std::optional<shell::ChannelError> shell_fault;
   try {
-    co_return co_await run_step(boot, boot->shell->run(command, guest_timeout), std::move(step));
+    co_return co_await run_step(boot, boot->shell->run(command, guest_timeout, read_output),
+                                std::move(step));
   } catch (const shell::ChannelError& e) {
     shell_fault = e;  // run_step passes on only the shell's own faults
   }
@@ -74,15 +95,21 @@ awaitable<shell::Result> MachineImpl::helper(const std::shared_ptr<Boot>& boot,
 }
 
 awaitable<CommandResult> MachineImpl::execute(std::string command, milliseconds timeout,
-                                              std::string operation) {
+                                              std::string operation, bool read_output) {
   auto boot = co_await ensure_shell(operation);
   const std::optional<milliseconds> guest_timeout =
       timeout == default_timeout ? std::nullopt : std::optional<milliseconds>(timeout);
   const auto deadline = guest_timeout ? host_deadline(timeout) : deadline_after(timeout);
   const auto t0 = Clock::now();
-  auto r = co_await run_command(boot, command, guest_timeout, deadline, operation);
-  log_info(name(), fmt::format("{}: `{}` → {} ({}, {} bytes)", operation, excerpt(command, 120),
-                               r.status, format_duration(Clock::now() - t0), r.output.size()));
+  auto r = co_await run_command(boot, command, guest_timeout, deadline, operation, read_output);
+  if (!read_output)
+    log_info(name(),
+             fmt::format("{}: `{}` sent ({}); its output is not read (check_output "
+                         "false), the next command waits for its end",
+                         operation, excerpt(command, 120), format_duration(Clock::now() - t0)));
+  else
+    log_info(name(), fmt::format("{}: `{}` → {} ({}, {} bytes)", operation, excerpt(command, 120),
+                                 r.status, format_duration(Clock::now() - t0), r.output.size()));
   co_return CommandResult{r.status, std::move(r.output)};
 }
 

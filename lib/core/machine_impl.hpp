@@ -53,8 +53,10 @@ class MachineImpl {
   awaitable<void> start(bool allow_reboot = false);
   awaitable<void> connect();
   awaitable<bool> is_up();
+  /// Runs `command`; with `read_output` false, only sends it and returns {-2, ""} (NixOS's
+  /// check_output=False): the next command waits for its end.
   awaitable<CommandResult> execute(std::string command, std::chrono::milliseconds timeout,
-                                   std::string operation);
+                                   std::string operation, bool read_output = true);
   /// Runs `command` once (succeed, fail): returns its output when its success equals `success`,
   /// else throws the CommandFailed saying so.
   awaitable<std::string> expect(std::string command, std::chrono::milliseconds timeout,
@@ -178,7 +180,13 @@ class MachineImpl {
   awaitable<std::shared_ptr<Boot>> ensure_shell(const std::string& operation);
   awaitable<shell::Result> run_command(std::shared_ptr<Boot> boot, const std::string& command,
                                        std::optional<std::chrono::milliseconds> guest_timeout,
-                                       Deadline deadline, const std::string& operation);
+                                       Deadline deadline, const std::string& operation,
+                                       bool read_output = true);
+  /// run_command's TimeoutError text: `earlier` is the command the shell was still busy with
+  /// when this one came (empty: none).
+  static std::string command_timeout_text(const std::string& command,
+                                          std::chrono::milliseconds limit, bool guest_bounded,
+                                          const std::string& earlier, bool read_output);
   /// The host's deadline for a command the guest bounds with `guest_timeout`: that timeout plus
   /// the backend's command_grace() (saturating: milliseconds::max() gives no deadline).
   Deadline host_deadline(std::chrono::milliseconds guest_timeout) const;

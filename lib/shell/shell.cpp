@@ -15,6 +15,13 @@ struct Shell::Inflight {
   std::string line;
   std::size_t written = 0;
   Response response;
+  bool unread = false;  ///< sent without reading its output (check_output=false), not abandoned
+  /// How the log names it.
+  std::string describe() const {
+    const auto shown = detail::excerpt(command, 80);
+    return unread ? fmt::format("command `{}` (sent without reading its output)", shown)
+                  : fmt::format("abandoned command `{}`", shown);
+  }
 };
 
 namespace {
@@ -177,17 +184,16 @@ void Shell::report_stray(std::string_view bytes, std::string_view why) {
 
 awaitable<void> Shell::finish_abandoned() {
   if (!inflight_) co_return;
-  detail::log_info(machine_,
-                   fmt::format("waiting for the abandoned command `{}` to end before the next one",
-                               detail::excerpt(inflight_->command, 80)));
+  detail::log_info(machine_, fmt::format("waiting for the {} to end before the next one",
+                                         inflight_->describe()));
   co_await write_rest(*inflight_);
   co_await read_until_end(*inflight_);
   auto& r = inflight_->response;
   detail::log_info(machine_,
-                   fmt::format("abandoned command `{}` ended with status {}; its {} bytes of "
-                               "output were discarded",
-                               detail::excerpt(inflight_->command, 80), r.status(), r.bytes()));
-  report_stray(r.leftover(), "after the abandoned command ended");
+                   fmt::format("{} ended with status {}; its {} bytes of output were discarded",
+                               inflight_->describe(), r.status(), r.bytes()));
+  report_stray(r.leftover(), inflight_->unread ? "after the unread command ended"
+                                               : "after the abandoned command ended");
   inflight_.reset();
 }
 
@@ -207,13 +213,17 @@ awaitable<void> Shell::drain_stray() {
 }
 
 awaitable<Result> Shell::run(std::string command,
-                             std::optional<std::chrono::milliseconds> guest_timeout) {
+                             std::optional<std::chrono::milliseconds> guest_timeout,
+                             bool read_output) {
   co_await finish_abandoned();
   co_await drain_stray();
   const Nonce nonce = make_nonce(rng_);
   std::string line = command_line(command, nonce, guest_timeout);
   inflight_ = std::make_unique<Inflight>(std::move(command), std::move(line), nonce, session_);
+  inflight_->unread = !read_output;
   co_await write_rest(*inflight_);
+  // Its end is read, and its output discarded, before the next command (finish_abandoned).
+  if (!read_output) co_return Result{-2, {}};
   co_await read_until_end(*inflight_);
   auto& r = inflight_->response;
   report_stray(r.leftover(), "after the command's end");

@@ -58,9 +58,11 @@ class Shell {
   /// forgotten (it never ran in the restored guest), and one sync round trip skips whatever the
   /// connection still held from before the restore. Throws: ChannelError.
   awaitable<void> resume(Session session);
-  /// Runs one command. Throws: ChannelError.
-  awaitable<Result> run(std::string command,
-                        std::optional<std::chrono::milliseconds> guest_timeout);
+  /// Runs one command. With `read_output` false, returns {-2, ""} as soon as the command is sent
+  /// (NixOS's check_output=False): it stays in flight, and the next command or line first waits
+  /// for its end and discards its output, as for an abandoned one. Throws: ChannelError.
+  awaitable<Result> run(std::string command, std::optional<std::chrono::milliseconds> guest_timeout,
+                        bool read_output = true);
   /// Sends a raw line (e.g. NixOS's `poweroff`), after finishing any abandoned command.
   awaitable<void> send_line(std::string line);
 

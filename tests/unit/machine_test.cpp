@@ -538,6 +538,58 @@ TEST_F(machine_test, a_sourced_file_stops_at_its_first_failure) {
 
 // milliseconds::max() means no limit: the host's deadline (the timeout plus the backend's grace)
 // saturates instead of overflowing (UBSan in the sanitizer build checks the arithmetic).
+// NixOS's execute(cmd, check_output=False): the command is sent and execute returns (-2, "") at
+// once; the next command waits for its end and gets only its own output, so the shell stays in
+// step (NixOS would read the earlier command's output as the next one's).
+TEST_F(machine_test, execute_without_reading_the_output) {
+  auto& m = make_machine();
+  m.connect();
+  auto t0 = std::chrono::steady_clock::now();
+  auto r =
+      m.execute("sleep 1; echo late > sent-file; echo discarded; exit 3", {.check_output = false});
+  EXPECT_LT(since(t0), 500ms);  // sent, not waited for
+  EXPECT_EQ(r.status, -2);
+  EXPECT_EQ(r.output, "");
+  EXPECT_EQ(m.succeed("cat sent-file; echo mine"), "late\nmine\n");
+  EXPECT_GE(since(t0), 1s);  // the next command waited behind it
+  // check_return does not matter then (-2, as NixOS's).
+  r = m.execute("echo x", {.check_return = false, .check_output = false});
+  EXPECT_EQ(r.status, -2);
+  EXPECT_EQ(r.output, "");
+  // Several in a row run in order, each after the one before.
+  (void)m.execute("sleep 0.2; echo a >> order", {.check_output = false});
+  (void)m.execute("echo b >> order", {.check_output = false});
+  EXPECT_EQ(m.succeed("cat order"), "a\nb\n");
+
+  // A later command whose time runs out while the unread one still runs: its TimeoutError names
+  // the earlier command, and the machine stays in step after it.
+  controls_.command_grace = 100ms;
+  (void)m.execute("sleep 1; echo slow > slow-file", {.check_output = false});
+  auto e = error_of<TimeoutError>([&] { m.succeed("echo next", 300ms); });
+  ASSERT_TRUE(e);
+  EXPECT_THAT(e->what(), HasSubstr("machine 'm': succeed: command `echo next` did not finish "
+                                   "within 300ms"));
+  EXPECT_THAT(e->what(), HasSubstr("(it waited behind the earlier `sleep 1; echo slow > "
+                                   "slow-file`, sent before it and not read)"));
+  EXPECT_EQ(m.succeed("cat slow-file"), "slow\n");
+  // Even the sending has a limit: a command sent behind a running one reports that it was not
+  // sent.
+  (void)m.execute("sleep 1", {.check_output = false});
+  auto unsent = error_of<TimeoutError>(
+      [&] { (void)m.execute("true", {.timeout = 300ms, .check_output = false}); });
+  ASSERT_TRUE(unsent);
+  EXPECT_THAT(unsent->what(), HasSubstr("machine 'm': execute: command `true` could not be sent "
+                                        "within 300ms (it waited behind the earlier `sleep 1`"));
+  EXPECT_EQ(m.succeed("echo in step"), "in step\n");
+
+  // A guest reset drops a command that never ends: the new shell has nothing to wait for.
+  (void)m.execute("sleep 1000", {.check_output = false});
+  t0 = std::chrono::steady_clock::now();
+  m.reboot();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "2\n");
+  EXPECT_LT(since(t0), 5s);
+}
+
 TEST_F(machine_test, the_longest_timeouts_mean_no_limit) {
   auto& m = make_machine();
   constexpr auto forever = std::chrono::milliseconds::max();
