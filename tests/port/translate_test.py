@@ -34,6 +34,8 @@ class MachineCalls(unittest.TestCase):
                          'machine.wait_for_unit("x", {.user = "alice", .timeout = 5s});\n')
         self.assertEqual(body('machine.execute("x", check_return=False)\n'),
                          '(void)machine.execute("x", {.check_return = false});\n')
+        self.assertEqual(body('machine.execute("x", check_output=False, timeout=3)\n'),
+                         '(void)machine.execute("x", {.timeout = 3s, .check_output = false});\n')
         self.assertEqual(body('machine.start(allow_reboot=True)\n'),
                          'machine.start({.allow_reboot = true});\n')
 

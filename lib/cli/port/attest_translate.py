@@ -83,6 +83,8 @@ MACHINE_METHODS: dict[str, tuple] = {
     "nested": (("msg", "e", ""),),
     "is_up": (),
 }
+# The fields of an options struct in their C++ order, where it is not NixOS's parameter order.
+OPTION_ORDER = {"execute": ["timeout", "check_return", "check_output"]}
 # What a machine method returns, where a variable may take its type from it.
 MACHINE_RESULTS = {
     "succeed": STRING, "fail": STRING, "wait_until_succeeds": STRING, "wait_until_fails": STRING,
@@ -777,6 +779,10 @@ class Translator:
             pending = []
             positional.append(self.seconds(value) if kind == "d" else self.expr(value))
         if options:
+            # Designated initializers in the order of the struct's fields.
+            order = OPTION_ORDER.get(attr, [])
+            options.sort(key=lambda o: order.index(o[1:].split(" ")[0]) if o[1:].split(" ")[
+                0] in order else 0)
             positional.append("{" + ", ".join(options) + "}")
         return f"{m}.{attr}({', '.join(positional)})"
 
