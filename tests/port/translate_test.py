@@ -117,9 +117,9 @@ class Statements(unittest.TestCase):
         self.assertIn('for (long i = -1; const auto& l : splitlines(s)) {\n  ++i;',
                       body('for i, l in enumerate(s.splitlines()):\n    print(i, l)\n'))
         out = body('if a == 1:\n    x()\nelif b:\n    y()\nelse:\n    z()\n')
-        self.assertEqual(out, 'if ((a == 1)) {\n  x();\n} else if (truthy(b)) {\n  y();\n'
+        self.assertEqual(out, 'if (a == 1) {\n  x();\n} else if (truthy(b)) {\n  y();\n'
                               '} else {\n  z();\n}\n')
-        self.assertIn('while ((n < 3)) {\n  n += 1;\n  if ((n == 2)) {\n    continue;',
+        self.assertIn('while (n < 3) {\n  n += 1;\n  if (n == 2) {\n    continue;',
                       body('n = 0\nwhile n < 3:\n    n += 1\n    if n == 2:\n        continue\n'))
 
     def test_variables_set_in_a_block_are_declared_before_it(self):

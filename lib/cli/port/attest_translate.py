@@ -375,6 +375,19 @@ class Translator:
             raise Untranslatable(f"the expression kind {type(n).__name__}")
         return method(n)
 
+    def bare_condition(self, n: ast.expr) -> str:
+        """A condition for `if (...)` and `while (...)`: without parentheses of its own around
+        it, which clang takes for a mistaken assignment (-Wparentheses-equality)."""
+        text = self.condition(n)
+        if text.startswith("(") and text.endswith(")"):
+            depth = 0
+            for i, c in enumerate(text):
+                depth += {"(": 1, ")": -1}.get(c, 0)
+                if depth == 0 and i < len(text) - 1:
+                    return text  # (a) && (b): the first ( closes before the end
+            return text[1:-1]
+        return text
+
     def condition(self, n: ast.expr) -> str:
         """`n` as a C++ condition: Python's truth of it."""
         if self.infer(n) == BOOL:
@@ -1145,7 +1158,7 @@ class Translator:
         if s.orelse:
             raise Untranslatable("a while loop with an else branch")
         self.hoist(s, depth)
-        self.emit(f"while ({self.condition(s.test)}) {{", depth)
+        self.emit(f"while ({self.bare_condition(s.test)}) {{", depth)
         self.block(s.body, depth + 1)
         self.emit("}", depth)
 
@@ -1157,11 +1170,11 @@ class Translator:
 
     def s_If(self, s, depth):
         self.hoist(s, depth)
-        self.emit(f"if ({self.condition(s.test)}) {{", depth)
+        self.emit(f"if ({self.bare_condition(s.test)}) {{", depth)
         self.block(s.body, depth + 1)
         while len(s.orelse) == 1 and isinstance(s.orelse[0], ast.If):
             s = s.orelse[0]
-            self.emit(f"}} else if ({self.condition(s.test)}) {{", depth)
+            self.emit(f"}} else if ({self.bare_condition(s.test)}) {{", depth)
             self.block(s.body, depth + 1)
         if s.orelse:
             self.emit("} else {", depth)
