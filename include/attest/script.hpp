@@ -44,15 +44,12 @@ template <class T>
 std::string text(const T& v) {
   if constexpr (Text<T>) {
     return std::string(v);
-  } else if constexpr (requires {
-                         v.is_string();
-                         v.template get<std::string>();
-                       }) {
-    if (v.is_string()) return v.template get<std::string>();
-    std::ostringstream s;
-    s << v;
-    return std::move(s).str();
   } else {
+    if constexpr (requires {
+                    v.is_string();
+                    v.template get<std::string>();
+                  })
+      if (v.is_string()) return v.template get<std::string>();
     std::ostringstream s;
     s << v;
     return std::move(s).str();

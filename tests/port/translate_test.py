@@ -171,6 +171,12 @@ class PythonsTypes(unittest.TestCase):
         self.assertTrue(out.startswith('std::string x{};  // None\n'), out)
         _, report = port('x = None\nprint(x)\n')
         self.assertIn("None has no C++ type", report.left[0].why)
+        # A later tuple or loop sets it too: its type there cannot be told.
+        _, report = port('x = None\nx, y = f()\nprint(x, y)\n')
+        self.assertIn("None has no C++ type", report.left[0].why)
+        # Inside a block, a None among typed values tells nothing either way.
+        out = body('if c:\n    x = None\nelse:\n    x = "a"\nprint(x)\n')
+        self.assertTrue(out.startswith('std::string x{};\n'), out)
 
     def test_lists_of_machines_and_machine_parameters(self):
         out = body('clients = [a, b]\nfor c in clients:\n    c.succeed("x")\n', nodes=("a", "b"))

@@ -43,6 +43,7 @@ class NixText:
     def __init__(self, text: str):
         self.text = text
         self.tokens = list(self.lex())
+        self.depths = self.nesting()
 
     def lex(self):
         t, i, n = self.text, 0, len(self.text)
@@ -128,7 +129,7 @@ class NixText:
         out = "\n".join(x[cut:] for x in lines)
         return out[1:] if out.startswith("\n") else out
 
-    def depths(self) -> list[int]:
+    def nesting(self) -> list[int]:
         """Each token's nesting depth in braces, brackets and parentheses."""
         out, depth = [], 0
         for kind, value, _ in self.tokens:
@@ -195,10 +196,10 @@ class NixText:
     def level(self) -> int | None:
         """The depth of the (first) test's attributes: where its testScript is set."""
         at = self.attributes("testScript")
-        return self.depths()[at[0] - 2] if at else None
+        return self.depths[at[0] - 2] if at else None
 
     def name(self) -> str | None:
-        depths, level = self.depths(), self.level()
+        depths, level = self.depths, self.level()
         for k in self.attributes("name"):
             if depths[k - 2] == level and self.tokens[k][0] == "string" and \
                     self.tokens[k + 1][:2] == ("op", ";"):
@@ -206,7 +207,7 @@ class NixText:
         return None
 
     def nodes(self) -> list[str]:
-        toks, depths, level, found = self.tokens, self.depths(), self.level(), []
+        toks, depths, level, found = self.tokens, self.depths, self.level(), []
         for k in range(len(toks) - 2):
             if toks[k][:2] == ("id", "nodes") and depths[k] == level and \
                     toks[k + 1][:2] == ("op", ".") and toks[k + 2][0] in ("id", "string"):

@@ -908,14 +908,10 @@ class Translator:
             return
         if isinstance(value, ast.Constant) and value.value is None:
             # x = None, set for real later: declared with the type of what it is set to then.
-            kinds = {self.infer(n.value) for r in self.rest for n in ast.walk(r)
-                     if isinstance(n, ast.Assign) and any(
-                         name in stored_names([t]) for t in n.targets) and
-                     not (isinstance(n.value, ast.Constant) and n.value.value is None)}
-            if len(kinds) != 1 or None in kinds:
+            kind = self.assigned_type(name, self.rest)
+            if kind is None:
                 raise Untranslatable(f"'{name} = None': None has no C++ type, and the values "
                                      "set later do not tell one")
-            kind = kinds.pop()
             self.scope.types[name] = kind
             self.emit(f"{kind} {name}{{}};  // None", depth)
             return
@@ -1031,24 +1027,28 @@ class Translator:
         for name in sorted(stored_names([s]) - own):
             if name not in later or self.scope.declared(name) or name in self.polling:
                 continue
-            types = {self.infer_assigned(name, s)}
-            if len(types) != 1 or None in types:
+            kind = self.assigned_type(name, [s])
+            if kind is None:
                 raise Untranslatable(f"'{name}' is set inside a block and used after it, and "
                                      "its type cannot be told")
-            kind = types.pop()
             self.scope.types[name] = kind
             self.emit(f"{kind} {name}{{}};", depth)
 
-    def infer_assigned(self, name: str, s: ast.stmt) -> str | None:
+    def assigned_type(self, name: str, stmts: list[ast.stmt]) -> str | None:
+        """The one C++ type of what `stmts` set `name` to, for declaring it before them: None
+        when the values disagree or a type cannot be told (a value of unknown type, a loop
+        variable, a name in a tuple). A `name = None` tells nothing and is passed over."""
         kinds = set()
-        for n in ast.walk(s):
-            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
-                                                 for t in n.targets):
-                kinds.add(self.infer(n.value))
-            elif isinstance(n, (ast.For, ast.Tuple)) and name in stored_names([n]) and \
-                    not isinstance(n, ast.Tuple):
-                if isinstance(n.target, ast.Name) and n.target.id == name:
-                    kinds.add(None)
+        for n in (n for s in stmts for n in ast.walk(s)):
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    if isinstance(t, ast.Name) and t.id == name:
+                        if not (isinstance(n.value, ast.Constant) and n.value.value is None):
+                            kinds.add(self.infer(n.value))
+                    elif name in stored_names([t]):
+                        kinds.add(None)
+            elif isinstance(n, ast.For) and name in stored_names([n.target]):
+                kinds.add(None)
         return kinds.pop() if len(kinds) == 1 else None
 
     def s_With(self, s, depth):
