@@ -1,8 +1,8 @@
 // The `attest` command-line tool: a table of subcommands over lib/cli: `gen` (the testScript → C++
 // generator the Nix integration calls), `port` (NixOS Python testScripts → C++, in Python), `run`
 // (compile and run a test script, cached) and `shell` (boot the machines and type commands,
-// NixOS --interactive). Exit status: 0 success, 1 error,
-// 2 usage error; `run` returns the test binary's status.
+// NixOS --interactive). Exit status: 0 success, 1 error, 2 usage error; `run` returns the test
+// binary's status.
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
