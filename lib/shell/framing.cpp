@@ -28,13 +28,20 @@ std::string closed_sentinel(const Nonce& session) { return session.joined() + " 
 
 std::string setup_script(const Nonce& session, const Nonce& route, const Nonce& sync) {
   // 1. Find the data port by name through sysfs with builtins only (no udev links needed).
-  // 2. fd 8 becomes the output path; the route goes to the console (still fd 1).
-  // 3. A coproc (not process substitution, which needs /dev/fd) copies the shell's stdout to
-  //    fd 8 and prints the closed sentinel when every writer is gone. It ignores SIGHUP: the
-  //    backdoor shell may lead the session of the console tty, and its death must not take the
-  //    copier down before the sentinel is out.
-  // 4. The shell's own stdout becomes the copier's pipe; stdin /dev/null; fd 8 closed in the shell
-  //    so commands see only 0, 1 and 2, as under NixOS.
+  // 2. fd 8 becomes the output path; the route goes to the console (still fd 1). The shell keeps
+  //    fd 8 (every command closes it: `8>&-` in command_line) to start a new copier later.
+  // 3. __attest_copier starts a coproc (not process substitution, which needs /dev/fd) that copies
+  //    the shell's stdout to fd 8 and prints the closed sentinel when every writer is gone. It
+  //    ignores SIGHUP: the backdoor shell may lead the session of the console tty, and its death
+  //    must not take the copier down before the sentinel is out. Its `cat` runs as a job of the
+  //    coproc's subshell, which reports the cat's pid to the shell: __attest_rotate kills that
+  //    cat (SIGKILL: systemd starts services with SIGPIPE ignored, and an ignored signal stays
+  //    ignored; the `wait` that sees it die says nothing on the console), the subshell then
+  //    copies the rest of the old pipe to the console instead (background processes of earlier
+  //    commands still writing there never get SIGPIPE), and a new copier takes the shell's
+  //    stdout. See rotate_line().
+  // 4. The shell's own stdout becomes the copier's pipe; stdin /dev/null, so commands see only
+  //    0, 1 and 2, as under NixOS.
   return fmt::format(
       "__attest_data=none; for __attest_f in /sys/class/virtio-ports/*/name; do "
       "read -r __attest_n 2>/dev/null <\"$__attest_f\" || continue; "
@@ -43,12 +50,19 @@ std::string setup_script(const Nonce& session, const Nonce& route, const Nonce& 
       "exec 8>&1; {{ [ \"$__attest_data\" != none ] && [ -w \"$__attest_data\" ] && "
       "exec 8>\"$__attest_data\"; }} || __attest_data=none; "
       "echo {r1}''{r2} \"$__attest_data\"; unset __attest_f __attest_n __attest_data; "
-      "coproc __attest_out {{ trap '' HUP; cat >&8 8>&-; echo {s1}''{s2} closed >&8; }}; "
-      "exec 1>&\"${{__attest_out[1]}}\" 0</dev/null 8>&- {{__attest_out[0]}}<&- "
-      "{{__attest_out[1]}}>&-; set -u -o pipefail; echo {y1}''{y2} 0\n",
+      "__attest_copier() {{ coproc __attest_out {{ trap '' HUP; cat <&0 >&8 8>&- & echo $!; "
+      "wait $! 2>&-; if [ $? -lt 128 ]; then echo {s1}''{s2} closed >&8; "
+      "else exec cat >&2 8>&-; fi; }}; read -r __attest_cat <&\"${{__attest_out[0]}}\"; "
+      "exec 1>&\"${{__attest_out[1]}}\" {{__attest_out[0]}}<&- {{__attest_out[1]}}>&-; }}; "
+      "__attest_rotate() {{ kill -KILL \"$__attest_cat\" 2>&-; __attest_copier; }}; "
+      "__attest_copier; exec 0</dev/null; set -u -o pipefail; echo {y1}''{y2} 0\n",
       fmt::arg("port", data_port_name), fmt::arg("r1", route.first), fmt::arg("r2", route.second),
       fmt::arg("s1", session.first), fmt::arg("s2", session.second), fmt::arg("y1", sync.first),
       fmt::arg("y2", sync.second));
+}
+
+std::string rotate_line(const Nonce& sync) {
+  return fmt::format("__attest_rotate; echo {}''{} 0\n", sync.first, sync.second);
 }
 
 RouteSearch::RouteSearch(const Nonce& route) : pattern_(route.joined() + ' ') {}
@@ -80,19 +94,46 @@ std::string seconds_text(std::chrono::milliseconds t) {
 
 }  // namespace
 
+bool starts_background_jobs(std::string_view command) {
+  if (command.find("coproc") != std::string_view::npos) return true;
+  // `&` as an operator; the redirections and lists that spell `&` otherwise do not count.
+  for (std::size_t i = 0; i < command.size(); ++i) {
+    if (command[i] != '&') continue;
+    const char before = i > 0 ? command[i - 1] : ' ';
+    const char after = i + 1 < command.size() ? command[i + 1] : ' ';
+    if (after == '&') {  // `&&`
+      ++i;
+      continue;
+    }
+    if (before == '>' || before == '<' || before == '|' || after == '>') continue;
+    return true;
+  }
+  return false;
+}
+
 std::string command_line(std::string_view command, const Nonce& nonce,
                          std::optional<std::chrono::milliseconds> guest_timeout) {
+  std::string job;
   if (guest_timeout) {
     // A fresh bash does not inherit -u and pipefail, so set all of NixOS's options here.
     std::string script = "set -euo pipefail; ";
     script += command;
-    return fmt::format("timeout -k 5 {} bash -c {}; echo {}''{} $?\n", seconds_text(*guest_timeout),
-                       shell_quote(script), nonce.first, nonce.second);
+    job = fmt::format("timeout -k 5 {} bash -c {} 8>&-", seconds_text(*guest_timeout),
+                      shell_quote(script));
+  } else {
+    // The subshell inherits -u and pipefail from the session (setup_script); -e is set for every
+    // command, whatever its text: a simple `source FILE` must stop at the file's first failure
+    // too.
+    job = fmt::format("( set -e; eval {} ) 8>&-", shell_quote(command));
   }
-  // The subshell inherits -u and pipefail from the session (setup_script); -e is set for every
-  // command, whatever its text: a simple `source FILE` must stop at the file's first failure too.
-  return fmt::format("( set -e; eval {} ); echo {}''{} $?\n", shell_quote(command), nonce.first,
-                     nonce.second);
+  if (!starts_background_jobs(command))
+    return fmt::format("{}; echo {}''{} $?\n", job, nonce.first, nonce.second);
+  // The job gets a process group of its own (job control on for its fork only), which its
+  // background processes share: still alive after it, they mark the status with `+`.
+  return fmt::format(
+      "set -m; {} & set +m; wait $!; __attest_s=$?; kill -0 -- -$! 2>&- && "
+      "__attest_s=$__attest_s+; disown $! 2>&-; echo {}''{} $__attest_s\n",
+      job, nonce.first, nonce.second);
 }
 
 std::size_t StreamSearch::find(std::string_view buffer) {
@@ -180,24 +221,26 @@ void Response::scan() {
     }
     if (marker_at_ == std::string::npos) return;
   }
-  // `echo $?` prints 0..255: one to three digits, then a line end. A fourth byte without a line
-  // end is malformed as soon as it arrives, so the outcome never depends on the read boundaries.
-  constexpr std::size_t max_digits = 3;
+  // `echo $?` prints 0..255: one to three digits, then (background processes of the command
+  // still alive) a `+`, then a line end. A fifth byte without a line end is malformed as soon as
+  // it arrives, so the outcome never depends on the read boundaries.
+  constexpr std::size_t max_text = 4;
   const std::size_t digits = marker_at_ + marker_.pattern().size();
   const auto nl = view.find('\n', digits);
   if (nl == std::string_view::npos) {
-    if (size_ - digits > max_digits) state_ = State::malformed;
+    if (size_ - digits > max_text) state_ = State::malformed;
     return;
   }
+  const bool plus = nl > digits && view[nl - 1] == '+';
   unsigned status = 0;
   const auto* first = view.data() + digits;
-  const auto* last = view.data() + nl;
+  const auto* last = view.data() + nl - (plus ? 1 : 0);
   auto [ptr, ec] = std::from_chars(first, last, status);
-  if (ec != std::errc() || ptr != last || nl == digits || nl - digits > max_digits ||
-      status > 255) {
+  if (ec != std::errc() || ptr != last || first == last || last - first > 3 || status > 255) {
     state_ = State::malformed;
     return;
   }
+  strays_ = plus;
   status_ = static_cast<int>(status);
   end_ = nl + 1;
   state_ = State::done;

@@ -15,12 +15,24 @@
 //
 // Each command is then one line and one round trip:
 //
-//     ( set -e; eval '<command>' ); echo <nonce-half>''<nonce-half> $?
+//     ( set -e; eval '<command>' ) 8>&-; echo <nonce-half>''<nonce-half> $?
 //
 // The output is every byte before the nonce; the status follows it. The 96-bit nonce is random
 // per command and never appears literally in the text sent (its halves are joined by bash), so
 // neither the command's text nor its echo can forge the end of its output. When the shell itself
 // dies, the `cat` wrapper prints the session's sentinel, so the host learns it at once.
+//
+// Background processes. A process a command leaves running keeps the stdout it inherited: the
+// copier's pipe, which the next commands write to as well. So that a command's output is only its
+// own, a command whose text starts background jobs (`&`, `coproc`: starts_background_jobs) runs
+// in a process group of its own, and its marker carries a `+` when any process of that group
+// outlived it; output arriving outside any command (after a marker, between commands) says the
+// same of processes that left the group. Either way the host sends rotate_line() before the next
+// command: the shell's stdout moves to a new pipe and copier, and what is written to the old pipe
+// from then on goes to the guest's console (the machine's console log), where it is still seen
+// but never taken for a command's output. Commands without `&` pay nothing for this: the process
+// group costs a fifth of a command's time in the guest (bash's job control), and is spent only
+// where the text asks for background jobs.
 #pragma once
 
 #include <chrono>
@@ -77,6 +89,16 @@ class RouteSearch {
   std::size_t end_ = std::string::npos;
   std::string device_;
 };
+
+/// The line that moves the shell's stdout to a new copier (see setup_script) and then prints
+/// `sync` like a command's marker with status 0 through it. What background processes of earlier
+/// commands write to the old one goes to the guest's console from then on.
+std::string rotate_line(const Nonce& sync);
+
+/// Whether `command` may leave background processes behind by its own text: `&` as an operator
+/// (not `&&`, `>&`, `<&`, `&>`, `|&`) or `coproc`. Such a command runs in a process group of its
+/// own, and its end marker says whether any of them outlived it.
+bool starts_background_jobs(std::string_view command);
 
 /// The line that runs `command` once. With `guest_timeout` the guest kills the command at that
 /// deadline (`timeout -k 5 T bash -c ...`, status 124 as in NixOS); otherwise it runs in a
@@ -143,6 +165,9 @@ class Response {
 
   State state() const noexcept { return state_; }
   int status() const noexcept { return status_; }
+  /// Whether processes the command started in the background outlived it (a `+` after the
+  /// status; only for commands that starts_background_jobs()).
+  bool strays() const noexcept { return strays_; }
   std::size_t bytes() const noexcept { return size_; }
   /// The output (valid once done); moves it out.
   std::string take_output();
@@ -161,6 +186,7 @@ class Response {
   std::size_t end_ = 0;
   State state_ = State::reading;
   int status_ = -1;
+  bool strays_ = false;
 };
 
 /// Waits for the banner in a stream, across read boundaries.

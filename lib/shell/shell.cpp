@@ -47,6 +47,7 @@ const std::string& Shell::busy_command() const {
 void Shell::reset() {
   inflight_.reset();
   ready_ = false;
+  rotate_ = false;
   output_ = control_.get();
   // A new session, so the old shell's last words (its closed sentinel) mean nothing now.
   session_ = make_nonce(rng_);
@@ -56,6 +57,7 @@ Session Shell::session() const { return Session{session_, output_ == data_.get()
 
 awaitable<void> Shell::resume(Session session) {
   inflight_.reset();
+  rotate_ = false;
   session_ = session.id;
   if (session.data_port && !data_)
     throw ChannelError(ChannelError::Kind::malformed,
@@ -180,6 +182,37 @@ void Shell::report_stray(std::string_view bytes, std::string_view why) {
   detail::log_warning(machine_, fmt::format("{} bytes of output arrived {} (a background process "
                                             "still writing to the stdout it inherited?): {}",
                                             bytes.size(), why, detail::excerpt(bytes, 160)));
+  // Whoever wrote them may write again while the next command runs.
+  rotate_ = true;
+}
+
+void Shell::note_strays(const Inflight& f) {
+  if (!f.response.strays()) return;
+  detail::log_debug(machine_, fmt::format("background processes of `{}` outlived it",
+                                          detail::excerpt(f.command, 80)));
+  rotate_ = true;
+}
+
+awaitable<void> Shell::rotate_output() {
+  if (!rotate_) co_return;
+  rotate_ = false;
+  detail::log_info(machine_,
+                   "a background process of an earlier command may still write to the stdout it "
+                   "inherited: what it writes goes to the console log from now on, and commands "
+                   "get a new output pipe");
+  const Nonce sync = make_nonce(rng_);
+  inflight_ =
+      std::make_unique<Inflight>("(attest output rotation)", rotate_line(sync), sync, session_);
+  co_await write_rest(*inflight_);
+  co_await read_until_end(*inflight_);
+  // What arrived first came through the old copier before it stopped.
+  const auto early = inflight_->response.take_output();
+  inflight_.reset();
+  if (!early.empty())
+    detail::log_warning(machine_,
+                        fmt::format("{} bytes of output arrived between commands (a background "
+                                    "process still writing to the stdout it inherited?): {}",
+                                    early.size(), detail::excerpt(early, 160)));
 }
 
 awaitable<void> Shell::finish_abandoned() {
@@ -192,6 +225,7 @@ awaitable<void> Shell::finish_abandoned() {
   detail::log_info(machine_,
                    fmt::format("{} ended with status {}; its {} bytes of output were discarded",
                                inflight_->describe(), r.status(), r.bytes()));
+  note_strays(*inflight_);
   report_stray(r.leftover(), inflight_->unread ? "after the unread command ended"
                                                : "after the abandoned command ended");
   inflight_.reset();
@@ -217,6 +251,7 @@ awaitable<Result> Shell::run(std::string command,
                              bool read_output) {
   co_await finish_abandoned();
   co_await drain_stray();
+  co_await rotate_output();
   const Nonce nonce = make_nonce(rng_);
   std::string line = command_line(command, nonce, guest_timeout);
   inflight_ = std::make_unique<Inflight>(std::move(command), std::move(line), nonce, session_);
@@ -226,6 +261,7 @@ awaitable<Result> Shell::run(std::string command,
   if (!read_output) co_return Result{-2, {}};
   co_await read_until_end(*inflight_);
   auto& r = inflight_->response;
+  note_strays(*inflight_);
   report_stray(r.leftover(), "after the command's end");
   Result result{r.status(), r.take_output()};
   inflight_.reset();
@@ -251,6 +287,7 @@ awaitable<std::size_t> Shell::raw_exchange(std::string line, std::string termina
 awaitable<void> Shell::send_line(std::string line) {
   co_await finish_abandoned();
   co_await drain_stray();
+  co_await rotate_output();
   auto [write_ec, written] =
       co_await asio::async_write(*control_, asio::buffer(line), asio::as_tuple(use_awaitable));
   (void)written;

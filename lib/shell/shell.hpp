@@ -84,7 +84,13 @@ class Shell {
   awaitable<void> read_until_end(Inflight& f);
   awaitable<void> finish_abandoned();
   awaitable<void> drain_stray();
+  /// Logs stray bytes (output outside any command) and asks for rotate_output().
   void report_stray(std::string_view bytes, std::string_view why);
+  /// Asks for rotate_output() when the command's background processes outlived it.
+  void note_strays(const Inflight& f);
+  /// Before the next line, when asked: the guest's shell moves its stdout to a new copier
+  /// (rotate_line), so background processes of earlier commands cannot write into later output.
+  awaitable<void> rotate_output();
   /// An I/O operation ended with operation_aborted: a ChannelError after close(), else the
   /// cancellation itself (a race cancelled the operation).
   [[noreturn]] void aborted(const error_code& ec) const;
@@ -102,6 +108,7 @@ class Shell {
   std::unique_ptr<Inflight> inflight_;
   bool ready_ = false;
   bool closed_ = false;
+  bool rotate_ = false;  ///< rotate_output() before the next line
   std::chrono::steady_clock::time_point banner_seen_;
 };
 

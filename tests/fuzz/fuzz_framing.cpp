@@ -24,6 +24,7 @@ const Nonce route{"fedcba987654", "3210fedcba98"};
 struct Outcome {
   Response::State state = Response::State::reading;
   int status = -1;
+  bool strays = false;
   std::string output;
   /// What came after the end marker's line, among the bytes fed.
   std::string leftover;
@@ -33,7 +34,8 @@ struct Outcome {
 };
 
 /// The protocol over the whole stream: the first of the end marker and the closed sentinel wins;
-/// after the marker come one to three decimal digits (0..255) and a line end.
+/// after the marker come one to three decimal digits (0..255), a `+` when background processes
+/// outlived the command, and a line end.
 Outcome model(std::string_view in) {
   Outcome o;
   o.fed = in.size();
@@ -49,27 +51,30 @@ Outcome model(std::string_view in) {
   const std::size_t digits = m + marker.size();
   const auto nl = in.find('\n', digits);
   const std::string_view text = in.substr(digits, nl == std::string_view::npos ? nl : nl - digits);
-  const bool numeric =
-      !text.empty() && text.size() <= 3 &&
-      std::all_of(text.begin(), text.end(), [](char d) { return d >= '0' && d <= '9'; });
   if (nl == std::string_view::npos) {
-    if (text.size() > 3) {
+    if (text.size() > 4) {
       o.state = Response::State::malformed;
-      o.fed = digits + 4;
+      o.fed = digits + 5;
     }
     return o;
   }
+  const bool plus = text.ends_with('+');
+  const std::string_view number = plus ? text.substr(0, text.size() - 1) : text;
+  const bool numeric =
+      !number.empty() && number.size() <= 3 &&
+      std::all_of(number.begin(), number.end(), [](char d) { return d >= '0' && d <= '9'; });
   int status = 0;
-  if (numeric) std::from_chars(text.data(), text.data() + text.size(), status);
+  if (numeric) std::from_chars(number.data(), number.data() + number.size(), status);
   o.fed = nl + 1;
   if (!numeric || status > 255) {
     o.state = Response::State::malformed;
-    // Malformed as soon as a fourth byte arrives without a line end.
-    if (text.size() > 3) o.fed = digits + 4;
+    // Malformed as soon as a fifth byte arrives without a line end.
+    if (text.size() > 4) o.fed = digits + 5;
     return o;
   }
   o.state = Response::State::done;
   o.status = status;
+  o.strays = plus;
   o.output = std::string(in.substr(0, m));
   o.leftover = std::string(in.substr(nl + 1));
   return o;
@@ -83,6 +88,7 @@ Outcome result(Response& r, std::size_t fed) {
   check(r.bytes() == fed, "Response::bytes() counts every byte fed");
   if (o.state == Response::State::done) {
     o.status = r.status();
+    o.strays = r.strays();
     o.leftover = std::string(r.leftover());
     o.output = r.take_output();
   }
@@ -124,6 +130,7 @@ void check_response(std::string_view in) {
   const Outcome whole = by_feed(in, false);
   check(whole.state == want.state, "one feed() reaches the model's state");
   check(whole.status == want.status, "one feed() reads the model's status");
+  check(whole.strays == want.strays, "one feed() reads the model's `+`");
   check(whole.output == want.output, "the output is every byte before the end marker");
   check(whole.leftover == want.leftover, "leftover() is every byte after the marker's line");
   if (whole.state == Response::State::done)
@@ -132,6 +139,7 @@ void check_response(std::string_view in) {
   for (const Outcome& split : {by_feed(in, true), by_prepare_commit(in)}) {
     check(split.state == want.state, "the read boundaries do not change the state");
     check(split.status == want.status, "the read boundaries do not change the status");
+    check(split.strays == want.strays, "the read boundaries do not change the `+`");
     check(split.output == want.output, "the read boundaries do not change the output");
     check(split.fed >= want.fed || split.state == Response::State::reading,
           "the state does not change before the bytes that decide it");

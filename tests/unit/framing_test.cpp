@@ -19,21 +19,21 @@ const Nonce session{"aaaaaaaaaaaa", "bbbbbbbbbbbb"};
 
 TEST(framing_test, command_line_runs_one_subshell_and_splits_the_nonce) {
   EXPECT_EQ(command_line("true", nonce, std::nullopt),
-            "( set -e; eval 'true' ); echo 0123456789ab''cdef01234567 $?\n");
+            "( set -e; eval 'true' ) 8>&-; echo 0123456789ab''cdef01234567 $?\n");
   EXPECT_EQ(command_line("a; b", nonce, std::nullopt),
-            "( set -e; eval 'a; b' ); echo 0123456789ab''cdef01234567 $?\n");
+            "( set -e; eval 'a; b' ) 8>&-; echo 0123456789ab''cdef01234567 $?\n");
   // The joined nonce never appears in what is sent.
   EXPECT_THAT(command_line("echo x", nonce, std::nullopt), Not(HasSubstr(nonce.joined())));
 }
 
 TEST(framing_test, command_line_quotes_single_quotes) {
   EXPECT_EQ(command_line("echo 'it'", nonce, std::nullopt),
-            "( set -e; eval 'echo '\\''it'\\''' ); echo 0123456789ab''cdef01234567 $?\n");
+            "( set -e; eval 'echo '\\''it'\\''' ) 8>&-; echo 0123456789ab''cdef01234567 $?\n");
 }
 
 TEST(framing_test, guest_timeout_uses_timeout_and_nixos_options) {
   EXPECT_EQ(command_line("sleep 9", nonce, std::chrono::milliseconds(2500)),
-            "timeout -k 5 2.500 bash -c 'set -euo pipefail; sleep 9'; echo "
+            "timeout -k 5 2.500 bash -c 'set -euo pipefail; sleep 9' 8>&-; echo "
             "0123456789ab''cdef01234567 $?\n");
   EXPECT_THAT(command_line("x", nonce, std::chrono::seconds(30)),
               HasSubstr("timeout -k 5 30 bash"));
@@ -50,6 +50,32 @@ TEST(framing_test, every_command_runs_with_errexit) {
         << command;
 }
 
+TEST(framing_test, background_operators_are_told_from_other_ampersands) {
+  for (const char* text :
+       {"server &", "a & b", "(sleep 1; echo x) &", "a &>/dev/null &", "coproc cat", "x & wait"})
+    EXPECT_TRUE(starts_background_jobs(text)) << text;
+  for (const char* text :
+       {"a && b", "a 2>&1", "a &>/dev/null", "a <&3", "a |& b", "a >& f", "true", "a &&b&&c"})
+    EXPECT_FALSE(starts_background_jobs(text)) << text;
+}
+
+// A command that starts background jobs runs in a process group of its own, and its marker says
+// (`+`) whether any of them outlived it; the others pay nothing for it.
+TEST(framing_test, a_command_with_background_jobs_reports_its_survivors) {
+  EXPECT_EQ(command_line("s &", nonce, std::nullopt),
+            "set -m; ( set -e; eval 's &' ) 8>&- & set +m; wait $!; __attest_s=$?; kill -0 -- "
+            "-$! 2>&- && __attest_s=$__attest_s+; disown $! 2>&-; echo "
+            "0123456789ab''cdef01234567 $__attest_s\n");
+  EXPECT_THAT(command_line("s &", nonce, std::chrono::seconds(3)),
+              HasSubstr("set -m; timeout -k 5 3 bash -c 'set -euo pipefail; s &' 8>&- & set +m; "
+                        "wait $!;"));
+  EXPECT_THAT(command_line("a && b 2>&1", nonce, std::nullopt), Not(HasSubstr("set -m")));
+}
+
+TEST(framing_test, rotate_line_moves_the_output_and_syncs) {
+  EXPECT_EQ(rotate_line(nonce), "__attest_rotate; echo 0123456789ab''cdef01234567 0\n");
+}
+
 const Nonce route{"cccccccccccc", "dddddddddddd"};
 
 TEST(framing_test, setup_script_installs_the_protocol) {
@@ -62,6 +88,8 @@ TEST(framing_test, setup_script_installs_the_protocol) {
   EXPECT_THAT(s, HasSubstr("0</dev/null"));
   EXPECT_THAT(s, HasSubstr("set -u -o pipefail"));
   EXPECT_THAT(s, HasSubstr("echo aaaaaaaaaaaa''bbbbbbbbbbbb closed"));
+  EXPECT_THAT(s, HasSubstr("__attest_rotate() { kill -KILL \"$__attest_cat\""));
+  EXPECT_THAT(s, HasSubstr("exec cat >&2 8>&-"));
   EXPECT_THAT(s, Not(HasSubstr(session.joined())));
   EXPECT_THAT(s, Not(HasSubstr(route.joined())));
   EXPECT_EQ(s.back(), '\n');
@@ -203,6 +231,26 @@ TEST(framing_test, a_status_is_one_to_three_digits_however_it_arrives) {
   EXPECT_EQ(zeros.status(), 0);
   Response plus(nonce, session);
   EXPECT_EQ(plus.feed(nonce.joined() + " +1\n"), Response::State::malformed);
+}
+
+TEST(framing_test, a_plus_after_the_status_says_background_processes_outlived_the_command) {
+  for (const std::string status : {" 0+\n", " 255+\n"}) {
+    const std::string wire = "out" + nonce.joined() + status;
+    for (const std::size_t piece : {1u, 3u, 64u}) {
+      Response r(nonce, session);
+      EXPECT_EQ(feed_in_pieces(r, wire, piece), Response::State::done) << status;
+      EXPECT_TRUE(r.strays());
+      EXPECT_EQ(r.status(), std::stoi(status.substr(1)));
+      EXPECT_EQ(r.take_output(), "out");
+    }
+  }
+  Response none(nonce, session);
+  EXPECT_EQ(none.feed(nonce.joined() + " 3\n"), Response::State::done);
+  EXPECT_FALSE(none.strays());
+  for (const char* bad : {" +\n", " 1++\n", " 1+2\n", " 2555+\n", " 255++"}) {
+    Response r(nonce, session);
+    EXPECT_EQ(r.feed(nonce.joined() + bad), Response::State::malformed) << bad;
+  }
 }
 
 TEST(framing_test, a_similar_nonce_is_just_output) {

@@ -6,10 +6,14 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
+
 #include "coro.hpp"
 
 extern char** environ;
@@ -23,8 +27,10 @@ using namespace std::chrono_literals;
 /// A bash "guest" on the far end of a socket pair.
 class HostBash {
  public:
+  /// `console` is where the guest shell's stderr goes (NixOS: the serial console).
   explicit HostBash(asio::io_context& io,
-                    const std::string& preamble = "echo 'Spawning backdoor root shell...'")
+                    const std::string& preamble = "echo 'Spawning backdoor root shell...'",
+                    const std::string& console = "/dev/null")
       : host_(io) {
     Socket guest(io);
     asio::local::connect_pair(host_, guest);
@@ -33,10 +39,12 @@ class HostBash {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fd, 0);
     posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, console.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     // bash reads its script from a pipe fed by cat (a socket cannot be opened as a file), so
     // that, as on hvc0, the script is not the shell's stdin.
-    const std::string script = preamble + "; exec bash --norc <(exec cat)";
+    // SIGPIPE ignored, as systemd starts the NixOS backdoor service (IgnoreSIGPIPE=yes): bash
+    // and what it runs inherit that and cannot undo it.
+    const std::string script = "trap '' PIPE; " + preamble + "; exec bash --norc <(exec cat)";
     const char* argv[] = {"bash", "--norc", "-c", script.c_str(), nullptr};
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -123,6 +131,92 @@ TEST(shell_test, background_job_keeping_stdout_does_not_block) {
     auto r = co_await shell.run("sleep 30 & echo hi", std::nullopt);
     EXPECT_EQ(r.output, "hi\n");
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  });
+}
+
+/// Reads a whole file (the host bash's stderr: the guest's console).
+std::string read_file(const std::string& path) {
+  std::string out;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+/// The console file of one test, removed after it.
+struct ConsoleFile {
+  std::string path = fmt::format("/tmp/attest-shell-test-{}-console", ::getpid());
+  ~ConsoleFile() { ::unlink(path.c_str()); }
+};
+
+awaitable<void> pause(asio::io_context& io, std::chrono::milliseconds t) {
+  asio::steady_timer timer(io, t);
+  co_await timer.async_wait(use_awaitable);
+}
+
+// A background job that writes after its command ended must not end up in a later command's
+// output: its process group outlived the command (the `+` after the status), so the shell's stdout
+// moves to a new pipe before the next command, and the job's late output goes to the console.
+TEST(shell_test, a_background_job_writing_later_goes_to_the_console) {
+  ConsoleFile console;
+  run([&](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io, "echo 'Spawning backdoor root shell...'", console.path);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    auto r = co_await shell.run("(sleep 0.3; echo late; sleep 0.3; echo later) & echo early",
+                                std::nullopt);
+    EXPECT_EQ(r.output, "early\n");
+    r = co_await shell.run("sleep 1; echo mine", std::nullopt);
+    EXPECT_EQ(r.output, "mine\n");
+    // Also with the guest's own timeout (a `timeout` process leading the group).
+    r = co_await shell.run("(sleep 0.3; echo timed-late) & echo timed-early", 5s);
+    EXPECT_EQ(r.output, "timed-early\n");
+    r = co_await shell.run("sleep 0.6; echo mine again", 5s);
+    EXPECT_EQ(r.output, "mine again\n");
+    EXPECT_EQ(r.status, 0);
+  });
+  const auto text = read_file(console.path);
+  EXPECT_THAT(text, HasSubstr("late\nlater\n"));
+  EXPECT_THAT(text, HasSubstr("timed-late\n"));
+}
+
+// A process that left the command's process group (setsid) is not seen when the command ends;
+// its first output between commands is reported (and dropped), and from then on it writes to the
+// console, not into the next command's output.
+TEST(shell_test, output_between_commands_moves_the_output_pipe_too) {
+  ConsoleFile console;
+  run([&](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io, "echo 'Spawning backdoor root shell...'", console.path);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    auto r = co_await shell.run(
+        "setsid bash -c 'sleep 0.2; echo first; sleep 0.8; echo second' & echo started",
+        std::nullopt);
+    EXPECT_EQ(r.output, "started\n");
+    co_await pause(io, 600ms);
+    r = co_await shell.run("sleep 1; echo mine", std::nullopt);
+    EXPECT_EQ(r.output, "mine\n");
+  });
+  EXPECT_THAT(read_file(console.path), HasSubstr("second\n"));
+}
+
+// A background job that is gone when its command ends changes nothing, and one that closed its
+// stdout is moved away harmlessly: later commands run as before.
+TEST(shell_test, finished_or_silent_background_jobs_leave_commands_as_they_were) {
+  run([](asio::io_context& io) -> awaitable<void> {
+    HostBash bash(io);
+    Shell shell(bash.channel(), "host-bash");
+    co_await shell.handshake();
+    auto r = co_await shell.run("(echo inside) & wait; echo done", std::nullopt);
+    EXPECT_EQ(r.output, "inside\ndone\n");
+    r = co_await shell.run("sleep 5 >/dev/null & echo quiet", std::nullopt);
+    EXPECT_EQ(r.output, "quiet\n");
+    for (int i = 0; i < 3; ++i) {
+      r = co_await shell.run("echo $((1 + 1)) && false || echo fine", std::nullopt);
+      EXPECT_EQ(r.output, "2\nfine\n");
+    }
   });
 }
 

@@ -130,6 +130,12 @@ ATTEST_TEST(background_job_holding_stdout_does_not_hang) {
   EXPECT_EQ(m.succeed("(sleep 1; echo late) & echo early"), "early\n");
   m.sleep(2s);
   EXPECT_EQ(m.succeed("echo next"), "next\n");
+  // One that writes while a later command runs: the later command's output is its own, and the
+  // job's line reaches the console instead.
+  EXPECT_EQ(m.succeed("(sleep 1; echo during-the-next) & echo early"), "early\n");
+  EXPECT_EQ(m.succeed("sleep 3; echo mine"), "mine\n");
+  m.wait_for_console_text("during-the-next", 10s);
+  EXPECT_EQ(m.succeed("echo still in step"), "still in step\n");
 }
 
 ATTEST_TEST(guest_timeout_gives_status_124) {
