@@ -49,7 +49,11 @@ void Shell::reset() {
   ready_ = false;
   rotate_ = false;
   output_ = control_.get();
-  // A new session, so the old shell's last words (its closed sentinel) mean nothing now.
+  // A new session, so the old shell's last words (its closed sentinel) mean nothing now. After a
+  // reboot they never come (the reset ended every guest process), but after a switch of root the
+  // old shell's copier may outlive the old shell, and write them on the same connection while the
+  // new shell runs: they are dropped (drop_retired).
+  retired_sentinel_ = closed_sentinel(session_);
   session_ = make_nonce(rng_);
 }
 
@@ -177,6 +181,14 @@ awaitable<void> Shell::read_until_end(Inflight& f) {
                                    detail::excerpt(r.received_tail(), 200)));
 }
 
+void Shell::drop_retired(std::string& bytes) const {
+  if (retired_sentinel_.empty()) return;
+  const auto at = bytes.find(retired_sentinel_);
+  if (at == std::string::npos) return;
+  bytes.erase(at, retired_sentinel_.size());
+  detail::log_debug(machine_, "the earlier guest shell's closed sentinel arrived late; dropped");
+}
+
 void Shell::report_stray(std::string_view bytes, std::string_view why) {
   if (bytes.empty()) return;
   detail::log_warning(machine_, fmt::format("{} bytes of output arrived {} (a background process "
@@ -206,7 +218,8 @@ awaitable<void> Shell::rotate_output() {
   co_await write_rest(*inflight_);
   co_await read_until_end(*inflight_);
   // What arrived first came through the old copier before it stopped.
-  const auto early = inflight_->response.take_output();
+  auto early = inflight_->response.take_output();
+  drop_retired(early);
   inflight_.reset();
   if (!early.empty())
     detail::log_warning(machine_,
@@ -226,8 +239,10 @@ awaitable<void> Shell::finish_abandoned() {
                    fmt::format("{} ended with status {}; its {} bytes of output were discarded",
                                inflight_->describe(), r.status(), r.bytes()));
   note_strays(*inflight_);
-  report_stray(r.leftover(), inflight_->unread ? "after the unread command ended"
-                                               : "after the abandoned command ended");
+  std::string leftover(r.leftover());
+  drop_retired(leftover);
+  report_stray(leftover, inflight_->unread ? "after the unread command ended"
+                                           : "after the abandoned command ended");
   inflight_.reset();
 }
 
@@ -243,6 +258,7 @@ awaitable<void> Shell::drain_stray() {
   if (stray.find(closed_sentinel(session_)) != std::string::npos)
     throw ChannelError(ChannelError::Kind::shell_exited,
                        "the guest's backdoor shell exited (its output pipe closed)");
+  drop_retired(stray);
   report_stray(stray, "between commands");
 }
 
@@ -262,8 +278,11 @@ awaitable<Result> Shell::run(std::string command,
   co_await read_until_end(*inflight_);
   auto& r = inflight_->response;
   note_strays(*inflight_);
-  report_stray(r.leftover(), "after the command's end");
+  std::string leftover(r.leftover());
+  drop_retired(leftover);
+  report_stray(leftover, "after the command's end");
   Result result{r.status(), r.take_output()};
+  drop_retired(result.output);
   inflight_.reset();
   co_return result;
 }

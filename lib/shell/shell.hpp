@@ -48,8 +48,10 @@ class Shell {
   /// Waits for the banner (across reads), then installs the protocol (setup_script()) and learns
   /// where the guest writes output.
   awaitable<void> handshake();
-  /// Forgets the current guest shell after the guest rebooted: the connection stays (the VMM
-  /// kept it), a new session starts, and handshake() must run again.
+  /// Forgets the current guest shell after the guest rebooted or switched root: the connection
+  /// stays (the VMM kept it), a new session starts, and handshake() must run again. The old
+  /// session's closed sentinel means nothing from then on: where it still turns up (an old
+  /// shell's copier outliving the switch), it is dropped from the output.
   void reset();
   /// The connected session (valid once ready()).
   Session session() const;
@@ -91,6 +93,10 @@ class Shell {
   /// Before the next line, when asked: the guest's shell moves its stdout to a new copier
   /// (rotate_line), so background processes of earlier commands cannot write into later output.
   awaitable<void> rotate_output();
+  /// Removes the closed sentinel of the session before the last reset() from `bytes`, where it
+  /// arrived late (logged). The sentinel is one short write of the old copier, so it arrives
+  /// whole.
+  void drop_retired(std::string& bytes) const;
   /// An I/O operation ended with operation_aborted: a ChannelError after close(), else the
   /// cancellation itself (a race cancelled the operation).
   [[noreturn]] void aborted(const error_code& ec) const;
@@ -105,6 +111,8 @@ class Shell {
   std::string machine_;
   std::mt19937_64 rng_;
   Nonce session_;
+  /// closed_sentinel() of the session before the last reset() (empty before the first).
+  std::string retired_sentinel_;
   std::unique_ptr<Inflight> inflight_;
   bool ready_ = false;
   bool closed_ = false;
