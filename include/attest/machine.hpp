@@ -369,6 +369,22 @@ class Machine {
   /// BootError.
   void reboot_from_shell(std::chrono::milliseconds timeout = 120s, Where where = Where::current());
 
+  /// Moves a guest from its systemd initrd (stage 1) on to its system (stage 2), as NixOS's
+  /// switch_root: waits for `initrd.target`, has systemd isolate `initrd-switch-root.target`
+  /// (`systemctl isolate --no-block`, not waited for), waits for systemd's "Switching root." on
+  /// the console, and returns once the new root's backdoor shell is connected (within the
+  /// machine's boot timeout). The guest is not reset and the VMM keeps running; a machine on
+  /// vlans gets its addresses set up again in the new root. The guest needs a systemd initrd with
+  /// a backdoor shell in it (NixOS: `boot.initrd.systemd.enable` and `testing.initrdBackdoor`).
+  /// `timeout` bounds the wait for initrd.target and the switch together.
+  /// Throws: UnitError or TimeoutError from the wait for initrd.target (a guest not in its
+  /// initrd), TimeoutError when systemd does not switch root within `timeout`, BootError when
+  /// the machine goes down or the new root's shell does not come up.
+  ///
+  /// **Example**: `m.switch_root();  m.wait_for_unit("multi-user.target");`
+  void switch_root(std::chrono::milliseconds timeout = default_timeout,
+                   Where where = Where::current());
+
   // ---- Snapshots (docs/snapshots.md) ----
 
   /// Saves the running machine's whole state (memory, devices and its writable disks) as `name`

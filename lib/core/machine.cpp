@@ -260,6 +260,14 @@ void Machine::reboot_from_shell(milliseconds timeout, Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->reboot(timeout, true)); });
 }
 
+void Machine::switch_root(milliseconds timeout, Where where) {
+  detail::at(where, [&] {
+    polled_wait(*impl_, "switch_root", [&](std::shared_ptr<detail::CallerLink> link) {
+      return impl_->switch_root(timeout, std::move(link));
+    });
+  });
+}
+
 void Machine::snapshot_create(std::string_view name, Where where) {
   detail::at(where, [&] { impl_->driver().run(impl_->snapshot_create(std::string(name))); });
 }

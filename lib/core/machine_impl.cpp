@@ -251,8 +251,19 @@ JoinedLines join_lines(std::string_view text, std::size_t from) {
 awaitable<void> MachineImpl::wait_for_console_text(std::string regex, milliseconds timeout) {
   const std::string operation = fmt::format("wait_for_console_text(/{}/)", regex);
   const std::regex re = compile_regex(regex, name(), operation);
-  const auto deadline = deadline_after(timeout);
   log_info(name(), fmt::format("{}: waiting", operation));
+  Step step{.operation = operation,
+            .during = "before the console matched",
+            .deadline = deadline_after(timeout),
+            .timeout = timeout,
+            .timed_out = [&] {
+              return fmt::format("no match within {}{}", format_duration(timeout), tails());
+            }};
+  co_await console_match(re, step);
+}
+
+awaitable<void> MachineImpl::console_match(const std::regex& re, const Step& step) {
+  const std::string operation(step.operation);
   for (;;) {
     const auto& text = console_.text();
     const std::size_t base = console_.dropped();
@@ -273,7 +284,7 @@ awaitable<void> MachineImpl::wait_for_console_text(std::string regex, millisecon
     }
     if (driver_.expired()) throw_global_timeout(operation);
     if (!backend_->running() && boot_ && boot_->exited)
-      throw down_error(*boot_, operation, "before the console matched");
+      throw down_error(*boot_, operation, step.during);
     const auto generation = console_generation_;
     auto waiter = [](MachineImpl& self, std::uint64_t gen) -> awaitable<void> {
       while (self.console_generation_ == gen) {
@@ -282,11 +293,10 @@ awaitable<void> MachineImpl::wait_for_console_text(std::string regex, millisecon
       }
     };
     auto op = waiter(*this, generation);
-    auto r = co_await race(std::move(op), deadline, driver_.global_abort());
+    auto r = co_await race(std::move(op), step.deadline, driver_.global_abort());
     if (r.end == RaceEnd::deadline)
-      throw TimeoutError(fmt::format("machine '{}': {}: no match within {}{}", name(), operation,
-                                     format_duration(timeout), tails()),
-                         name(), operation, timeout);
+      throw TimeoutError(fmt::format("machine '{}': {}: {}", name(), operation, step.timed_out()),
+                         name(), operation, step.timeout, elapsed_since(step.started));
     if (r.end == RaceEnd::aborted) throw_global_timeout(operation);
   }
 }

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -85,9 +86,15 @@ class MachineImpl {
   /// reboot (ctrl-alt-delete on the keyboard) or, `from_shell`, reboot_from_shell (`reboot` on
   /// the shell); returns once the guest went down.
   awaitable<void> reboot(std::chrono::milliseconds timeout, bool from_shell);
+  /// `prefix` goes before the operation's name, for a wait that is a step of another operation:
+  /// "switch_root: " makes its errors say "switch_root: wait_for_unit(initrd.target): …".
   awaitable<void> wait_for_unit(std::string unit, std::string user,
                                 std::chrono::milliseconds timeout,
-                                std::shared_ptr<CallerLink> link = nullptr);
+                                std::shared_ptr<CallerLink> link = nullptr,
+                                std::string prefix = {});
+  /// switch_root (machine_systemd.cpp): from the guest's systemd initrd to its system; returns
+  /// once the new root's shell is connected.
+  awaitable<void> switch_root(std::chrono::milliseconds timeout, std::shared_ptr<CallerLink> link);
   awaitable<void> wait_for_shutdown(std::chrono::milliseconds timeout, std::string operation);
   awaitable<void> halt();
   awaitable<void> set_vlan_links(bool up, std::string operation);
@@ -300,6 +307,11 @@ class MachineImpl {
   awaitable<T> run_step(std::shared_ptr<Boot> boot, awaitable<T> op, Step step);
   /// The step of the VMM saving (`verb` "save") or loading ("load") a snapshot: 5 minutes.
   Step snapshot_step(std::string_view operation, std::string_view verb) const;
+  /// Waits until the console not consumed by an earlier wait matches `re`, and consumes it up to
+  /// the end of the matching line (wait_for_console_text's work). At `step`'s deadline it throws
+  /// the TimeoutError "machine 'M': OPERATION: <timed_out()>"; a VMM gone before a match is the
+  /// BootError "… <during>".
+  awaitable<void> console_match(const std::regex& re, const Step& step);
   /// The error of an operation whose abort fired: the global timeout, the guest rebooting under a
   /// command, or the machine going down (`boot` null: the global timeout).
   std::exception_ptr aborted_error(const Boot* boot, std::string_view operation,

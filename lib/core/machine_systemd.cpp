@@ -1,6 +1,10 @@
 // The systemd part of a machine on the I/O thread: unit properties, wait_for_unit with NixOS's
-// semantics, and the status/journal context its errors carry.
+// semantics, the status/journal context its errors carry, and switch_root (a systemd initrd's
+// switch to the system, after which the next shell is the new root's).
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
 
 #include "attest/machine.hpp"
 #include "core/driver_impl.hpp"
@@ -111,9 +115,9 @@ awaitable<std::string> MachineImpl::unit_context(const std::shared_ptr<Boot>& bo
 }
 
 awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, milliseconds timeout,
-                                           std::shared_ptr<CallerLink> link) {
+                                           std::shared_ptr<CallerLink> link, std::string prefix) {
   const std::string what = describe_unit(unit, user);
-  const Wait wait{.operation = fmt::format("wait_for_unit({})", what),
+  const Wait wait{.operation = prefix + fmt::format("wait_for_unit({})", what),
                   .waiting_for = "unit " + what,
                   .intervals = {.first = milliseconds(100), .max = std::chrono::seconds(1)},
                   .link = std::move(link)};
@@ -169,6 +173,68 @@ awaitable<void> MachineImpl::wait_for_unit(std::string unit, std::string user, m
   throw wait_timeout(wait, schedule,
                      fmt::format("; it is still {}, SubState={}", state, info["SubState"]),
                      context);
+}
+
+namespace {
+
+/// What NixOS's switch_root runs: the initrd's systemd isolates initrd-switch-root.target, whose
+/// service switches to the system. --no-block: the shell running it is about to go.
+constexpr std::string_view isolate_switch_root =
+    "systemctl isolate --no-block initrd-switch-root.target 2>/dev/null >/dev/null";
+/// What systemd (PID 1) logs on the console as it switches to the new root (NixOS's pattern).
+constexpr const char* switching_root = R"(systemd\[1\]:.*Switching root\.)";
+
+}  // namespace
+
+awaitable<void> MachineImpl::switch_root(milliseconds timeout, std::shared_ptr<CallerLink> link) {
+  const std::string operation = "switch_root";
+  const auto started = Clock::now();
+  const auto deadline = deadline_after(timeout);
+  // A guest that is not in its systemd initrd (stage 1) fails here, with the unit's context.
+  co_await wait_for_unit("initrd.target", "", timeout, std::move(link), operation + ": ");
+  auto boot = co_await ensure_shell(operation);
+  log_info(name(), "switching root: isolating initrd-switch-root.target");
+  // Only what the console says from now on is the answer (an older "Switching root." that no
+  // wait consumed, from an earlier boot of this VMM, is not).
+  console_cursor_ = std::max(console_cursor_, console_.end_position());
+  // Sent, not read (NixOS's check_output=False): the old shell may die before it answers. The
+  // deadline bounds the sending; nothing waits for the command's end, which reset() forgets.
+  const std::string command(isolate_switch_root);
+  (void)co_await run_command(boot, command, std::nullopt, deadline, operation, false);
+  Step step{.operation = operation,
+            .during = "while waiting for systemd to switch root",
+            .deadline = deadline,
+            .timeout = timeout,
+            .timed_out =
+                [&] {
+                  return fmt::format(
+                      "systemd did not switch root within {} (no \"systemd[1]: … Switching "
+                      "root.\" on the console after `{}`; the guest must boot a systemd initrd "
+                      "with a backdoor shell in it, NixOS's boot.initrd.systemd.enable and "
+                      "testing.initrdBackdoor){}",
+                      format_duration(timeout), command, tails());
+                },
+            .started = started};
+  const std::regex re(switching_root);
+  co_await console_match(re, step);
+  // The VMM may have ended right after the line: then there is no new shell to wait for (and
+  // ensure_shell must not start the machine again).
+  if (boot != boot_ || boot->abort.is_set())
+    std::rethrow_exception(aborted_error(boot.get(), operation, "while switching root"));
+  log_info(name(), "the guest switched root; waiting for the new root's shell");
+  // The old shell is gone with the initrd; its death is expected, so no command may see it: the
+  // shell forgets its session (a late closed sentinel of the old one is dropped) and waits for
+  // the new root's banner, on the same connection, or on a new one where a connection carries
+  // one shell only (the microVMs' vsock).
+  if (boot->shell && backend_->transport().one_shell_per_connection()) {
+    boot->shell->close();
+    boot->shell.reset();
+  }
+  // The new root has not had the vlan setup (its addresses, /etc/hosts) yet.
+  boot->network_configured = false;
+  rearm_shell(boot);
+  (void)co_await ensure_shell(operation);
+  log_info(name(), fmt::format("switched root in {}", format_duration(Clock::now() - started)));
 }
 
 }  // namespace attest::detail

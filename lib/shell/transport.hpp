@@ -27,6 +27,11 @@ class Transport {
   virtual std::string describe() const = 0;
   /// Yields the next connection to the guest shell (no deadline: the caller races it).
   virtual awaitable<Channel> connect() = 0;
+  /// Whether a connection carries one guest shell only and ends with it (the microVMs' vsock:
+  /// one bash per connection), so that a new shell in the same guest (after a switch of root)
+  /// needs a new connection. Else the connection outlives the guest's shells, and the next
+  /// shell's banner comes on it (QEMU's virtconsole: the VMM holds the host's end).
+  virtual bool one_shell_per_connection() const noexcept { return false; }
 };
 
 /// QEMU `-chardev socket,id=shell,path=…` (the NixOS console, /dev/hvc0) plus an optional

@@ -56,6 +56,9 @@ class HybridVsockTransport final : public Transport {
   /// OK line, data = nullptr}, so the banner that may follow in the same segment is Shell's.
   awaitable<Channel> connect() override;
 
+  /// The guest's backdoor is one bash per vsock connection (nix/testing/microvm-node.nix).
+  bool one_shell_per_connection() const noexcept override { return true; }
+
   /// Why the last attempt of the latest connect() failed ("" if none has failed).
   const std::string& last_failure() const noexcept { return last_failure_; }
 
