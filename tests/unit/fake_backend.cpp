@@ -72,6 +72,25 @@ void register_fake_backend(FakeControls& controls) {
   backend::register_backend(std::move(d));
 }
 
+namespace {
+
+/// The fake's shell transport: QEMU's virtconsole, which, with FakeControls::shell_per_connection,
+/// says that a connection carries one guest shell only, as the microVMs' vsock does.
+class FakeTransport final : public shell::Transport {
+ public:
+  FakeTransport(std::unique_ptr<shell::VirtconsoleTransport> virtconsole, bool per_shell)
+      : virtconsole_(std::move(virtconsole)), per_shell_(per_shell) {}
+  std::string describe() const override { return virtconsole_->describe(); }
+  awaitable<shell::Channel> connect() override { return virtconsole_->connect(); }
+  bool one_shell_per_connection() const noexcept override { return per_shell_; }
+
+ private:
+  std::unique_ptr<shell::VirtconsoleTransport> virtconsole_;
+  bool per_shell_;
+};
+
+}  // namespace
+
 /// What belongs to one fake VMM process: the machine's events for it, the start-up handshake and
 /// the console's unfinished line (where the reset marker is looked for). The process's hooks
 /// share it, so a hook of an old process never reaches a newer boot's events.
@@ -119,7 +138,9 @@ awaitable<void> FakeBackend::start(backend::Events events, net::Attachment) {
 awaitable<void> FakeBackend::launch(backend::Events events) {
   const auto shell = (paths_.state_dir / "shell").string();
   transport_.reset();  // its destructor unlinks the socket path
-  transport_ = std::make_unique<shell::VirtconsoleTransport>(ex_, shell, std::string());
+  transport_ = std::make_unique<FakeTransport>(
+      std::make_unique<shell::VirtconsoleTransport>(ex_, shell, std::string()),
+      controls_.shell_per_connection);
   process::SpawnSpec spec;
   spec.program = controls_.program.string();
   spec.args = {"--shell",           shell,
@@ -130,6 +151,14 @@ awaitable<void> FakeBackend::launch(backend::Events events) {
   if (controls_.guest_holds_connection) {
     spec.args.push_back("--connection");
     spec.args.push_back("direct");
+  }
+  if (controls_.initrd) {
+    spec.args.push_back("--root");
+    spec.args.push_back("initrd");
+  }
+  if (controls_.shell_per_connection) {
+    spec.args.push_back("--shell-connection");
+    spec.args.push_back("per-shell");
   }
   if (!controls_.start_failure.empty()) {
     spec.args.push_back("--fail-start");

@@ -9,10 +9,13 @@
 // failure on demand), the shell transport (VirtconsoleTransport without a data port: output
 // travels on the console path), the serial console (the fake VMM's stdout) and the VMM's stderr,
 // the VMM's exit, guest resets (the fake VMM's reset marker on the console raises
-// Events::guest_reset, as QMP RESET events do for QEMU), begin/end_guest_reboot (recorded, and
-// passed on to the fake VMM as QEMU's set-action), the power button (request_guest_shutdown), quit,
-// snapshot_create (a marker file; the shell connection is reset as the microVMs' vsock is; fails
-// on demand with BackendError) and snapshot_restore (a fresh fake VMM).
+// Events::guest_reset, as QMP RESET events do for QEMU), a guest booting into a systemd initrd
+// and switching root (FakeControls::initrd; no reset, the shell comes back on the same
+// connection, or on a new one with FakeControls::shell_per_connection), begin/end_guest_reboot
+// (recorded, and passed on to the fake VMM as QEMU's set-action), the power button
+// (request_guest_shutdown), quit, snapshot_create (a marker file; the shell connection is reset as
+// the microVMs' vsock is; fails on demand with BackendError) and snapshot_restore (a fresh fake
+// VMM).
 //
 // Of the optional interfaces (backend.hpp) it has only Keyboard, and that only while
 // FakeControls::keyboard is on (the default): a key press is passed on to the fake VMM as QEMU's
@@ -54,6 +57,14 @@ struct FakeControls {
   bool guest_holds_connection = false;
   /// Non-empty: a directory put first on the guest's PATH (stand-ins of guest programs).
   std::filesystem::path guest_path;
+  /// Whether each boot's guest starts in a systemd initrd with a backdoor shell (NixOS's
+  /// testing.initrdBackdoor), from which Machine::switch_root moves it on to its system
+  /// (fake_vmm.cpp's --root initrd).
+  bool initrd = false;
+  /// Whether the shell transport carries one guest shell per connection, as the microVMs' vsock
+  /// does (Transport::one_shell_per_connection): a switch of root then gives the new root's shell
+  /// a new connection (fake_vmm.cpp's --shell-connection per-shell).
+  bool shell_per_connection = false;
   /// Non-empty: the fake VMM prints this on stderr and exits 1 before it is up.
   std::string start_failure;
   /// Non-empty: snapshot_create fails with a BackendError carrying this.
@@ -140,7 +151,7 @@ class FakeBackend : public backend::Backend {
   MachineConfig config_;
   backend::MachinePaths paths_;
   FakeControls& controls_;
-  std::unique_ptr<shell::VirtconsoleTransport> transport_;
+  std::unique_ptr<shell::Transport> transport_;
   std::unique_ptr<process::VmmProcess> process_;
   std::string command_line_;
 };

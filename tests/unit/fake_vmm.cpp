@@ -17,6 +17,7 @@
 //   program's stdout, the machine's serial console (NixOS sends the backdoor's stderr there).
 // - The guest's view of the VMM: ATTEST_FAKE_VMM_PID (this process), ATTEST_FAKE_VMM_CONTROL (a
 //   FIFO taking one request a line, below), ATTEST_FAKE_GUEST_BOOT (1, then +1 at every reset),
+//   ATTEST_FAKE_GUEST_ROOT (`initrd` or `system`: where the shell runs, below),
 //   ATTEST_FAKE_GUEST_SHELL_PID (the backdoor shell, which a test may stop to freeze the guest)
 //   and the functions `poweroff` and `reboot`, which ask this program through the FIFO. The
 //   guest's working directory is this program's: the machine's private state directory.
@@ -29,10 +30,27 @@
 //     exit N            the VMM exits with status N (a VMM crash)
 //     hangup            the shell connection closes (the guest shell is killed) while the VMM
 //                       goes on
+//     switch-root       the initrd switches to the system (in the initrd only): as systemd
+//                       stopping the initrd's backdoor service, every guest process gets SIGHUP
+//                       (the shell's output copier ignores it, and prints its closed sentinel
+//                       once the last writer of its pipe is gone: at once, or later where a
+//                       guest job ignores SIGHUP too); once the shell has died,
+//                       "systemd[1]: Switching root." goes to the console and the system's shell
+//                       starts on the same console device (its banner again; with
+//                       --shell-connection per-shell, on a new connection, as the microVMs'
+//                       vsock). No reset: no reset marker, ATTEST_FAKE_GUEST_BOOT stays
+//     ignore-switch-root
+//                       `switch-root` does nothing from now on (a switch that never happens)
 //     ignore-poweroff   `poweroff` and `reboot` do nothing from now on (a guest that hangs)
 //     ignore-powerdown  the power button does nothing from now on
 //     ignore-ctrlaltdel ctrl-alt-delete on the keyboard does nothing from now on
 //   The VMM dies by a signal when the guest sends one: `kill -TERM $ATTEST_FAKE_VMM_PID`.
+// - A systemd initrd (--root initrd, NixOS's testing.initrdBackdoor): every boot's shell starts in
+//   the initrd (ATTEST_FAKE_GUEST_ROOT=initrd). The guest then has a `systemctl` function for the
+//   two units Machine::switch_root uses (other units go to the systemctl on PATH): initrd.target
+//   is active in the initrd (not found in the system), with no jobs, and `systemctl isolate
+//   initrd-switch-root.target` in the initrd sends the `switch-root` request. Without --root the
+//   shell starts in the system (ATTEST_FAKE_GUEST_ROOT=system) and there is no such function.
 // - The host's control channel (QEMU's QMP) is this program's stdin, one command a line:
 //     reboot-action reset|shutdown   QMP set-action reboot=... (what a guest reboot does)
 //     powerdown                      the power button (QMP system_powerdown): as `poweroff`
@@ -47,6 +65,8 @@
 //   returns then, as QEMU's does once QMP answers); --fail-start MESSAGE exits 1 before it.
 // - Banner options: --banner normal|split|none (split: the banner arrives in two writes 0.1 s
 //   apart, after a line of noise; none: the guest never starts its backdoor), --banner-delay-ms.
+// - The console device: this program holds it for the VMM's life, as a VMM holds its virtconsole
+//   (a reset makes a new one), so the shells of both roots of a boot write to the same device.
 //
 // Every guest process is in this program's process group, which the host's VmmProcess kills as
 // a whole when the VMM exits: nothing of a guest outlives its VMM. (`timeout(1)`, which guest
@@ -80,6 +100,37 @@ constexpr std::string_view reset_marker = "attest-fake-vmm: guest reset";
 constexpr useconds_t reset_pause_us = 200000;
 /// The start of the stderr line that tells the fake backend the VMM is up.
 constexpr std::string_view ready_line = "attest-fake-vmm: ready";
+/// The guest's systemctl with --root initrd: the units of Machine::switch_root (see the top of
+/// the file), anything else to the systemctl on PATH. Exported, so the `bash -c` of a command
+/// with its own timeout has it too.
+constexpr const char* initrd_systemctl = R"sh(systemctl() {
+  local a verb= unit=
+  for a in "$@"; do
+    case $a in
+      -*|0) ;;
+      *) if [ -z "$verb" ]; then verb=$a; elif [ -z "$unit" ]; then unit=$a; fi ;;
+    esac
+  done
+  case $unit in
+    initrd.target|initrd-switch-root.target) ;;
+    *) command systemctl "$@"; return ;;
+  esac
+  local state=inactive sub=dead load=not-found
+  if [ "$ATTEST_FAKE_GUEST_ROOT" = initrd ]; then state=active; sub=active; load=loaded; fi
+  case $verb in
+    show)
+      printf 'ActiveState=%s\nSubState=%s\n' "$state" "$sub"
+      printf 'LoadState=%s\nResult=success\n' "$load" ;;
+    status) echo "* $unit"; echo "   Active: $state" ;;
+    list-jobs) ;;
+    isolate)
+      if [ "$unit" != initrd-switch-root.target ] || [ "$state" != active ]; then
+        echo "Failed to start $unit: Unit $unit not found." >&2; return 5
+      fi
+      echo switch-root > "$ATTEST_FAKE_VMM_CONTROL" ;;
+    *) echo "attest-fake-vmm: systemctl $verb $unit is not modelled" >&2; return 1 ;;
+  esac
+}; export -f systemctl; )sh";
 
 struct Options {
   std::string shell_path;
@@ -87,7 +138,9 @@ struct Options {
   std::string banner = "normal";
   long banner_delay_ms = 0;
   bool reboot_resets = false;
-  bool direct = false;  ///< the guest holds the host's connection itself
+  bool direct = false;     ///< the guest holds the host's connection itself
+  bool initrd = false;     ///< every boot's shell starts in a systemd initrd (--root initrd)
+  bool per_shell = false;  ///< a new root's shell gets a new connection (--shell-connection)
   std::string fail_start;
 };
 
@@ -129,7 +182,8 @@ void close_fd(int& fd) {
   std::fprintf(stderr,
                "attest-fake-vmm: %s\nusage: attest-fake-vmm --shell SOCKET --control FIFO "
                "[--reboot-action reset|shutdown] [--banner normal|split|none] "
-               "[--banner-delay-ms N] [--connection relay|direct] [--fail-start MESSAGE]\n",
+               "[--banner-delay-ms N] [--connection relay|direct] [--root initrd|system] "
+               "[--shell-connection kept|per-shell] [--fail-start MESSAGE]\n",
                why);
   std::exit(2);
 }
@@ -152,6 +206,10 @@ Options parse(int argc, char** argv) {
       o.reboot_resets = value == "reset";
     else if (arg == "--connection")
       o.direct = value == "direct";
+    else if (arg == "--root")
+      o.initrd = value == "initrd";
+    else if (arg == "--shell-connection")
+      o.per_shell = value == "per-shell";
     else if (arg == "--fail-start")
       o.fail_start = value;
     else
@@ -178,7 +236,8 @@ int connect_shell(const std::string& path) {
 
 class FakeVmm {
  public:
-  explicit FakeVmm(Options options) : o_(std::move(options)) {}
+  explicit FakeVmm(Options options)
+      : o_(std::move(options)), root_(o_.initrd ? "initrd" : "system") {}
 
   int run() {
     if (!o_.fail_start.empty()) {
@@ -302,6 +361,10 @@ class FakeVmm {
       stop_guest();
       close_fd(host_);
       console("attest-fake-vmm: the shell connection hung up");
+    } else if (line == "switch-root") {
+      return switch_root();
+    } else if (line == "ignore-switch-root") {
+      ignore_switch_root_ = true;
     } else if (line == "ignore-poweroff") {
       ignore_poweroff_ = true;
     } else if (line == "ignore-powerdown") {
@@ -323,10 +386,52 @@ class FakeVmm {
     if (!o_.reboot_resets) return 0;
     console(reset_marker);
     ++boot_;
+    root_ = o_.initrd ? "initrd" : "system";  // a reset boots the initrd again
     // A reset takes a real guest seconds of firmware and kernel before its new banner, long
     // after the VMM reported the reset (QEMU's RESET event), and the host relies on that
     // order: the reset is seen before the new shell speaks on the same connection. Here too.
     ::usleep(reset_pause_us);
+    start_guest();
+    return -1;
+  }
+
+  /// The initrd's systemd switches to the system (the `switch-root` request; see the top of the
+  /// file). Returns the exit status when the VMM must exit, else -1.
+  int switch_root() {
+    if (root_ != "initrd" || ignore_switch_root_) {
+      note("no switch of root (" +
+           std::string(root_ != "initrd" ? "not in the initrd" : "ignore-switch-root") + ")");
+      return -1;
+    }
+    // What the old shell wrote before it was stopped reaches the host first.
+    relay_stderr();
+    if (guest_end_ >= 0) guest_to_host(true);
+    // systemd stops the initrd's backdoor service (NixOS's KillSignal=SIGHUP): every guest
+    // process, but not this program, which shares their process group.
+    ::signal(SIGHUP, SIG_IGN);
+    ::kill(0, SIGHUP);
+    ::signal(SIGHUP, SIG_DFL);
+    if (guest_ > 0) {
+      int status = 0;
+      while (::waitpid(guest_, &status, 0) < 0 && errno == EINTR) {
+      }
+      guest_ = -1;
+    }
+    relay_stderr();
+    console("[    2.000000] systemd[1]: Switching root.");
+    root_ = "system";
+    if (o_.per_shell) {
+      // The connection carried the old shell only: the new one comes on a new connection.
+      if (guest_end_ >= 0) guest_to_host(true);
+      close_fd(guest_end_);
+      close_fd(device_);
+      close_fd(host_);
+      host_ = connect_shell(o_.shell_path);
+      if (host_ < 0) {
+        note("cannot connect to the shell socket again");
+        return 1;
+      }
+    }
     start_guest();
     return -1;
   }
@@ -344,6 +449,7 @@ class FakeVmm {
         "poweroff() { echo poweroff > \"$ATTEST_FAKE_VMM_CONTROL\"; }; "
         "reboot() { echo reboot > \"$ATTEST_FAKE_VMM_CONTROL\"; }; "
         "export -f poweroff reboot; export ATTEST_FAKE_GUEST_SHELL_PID=$$; ";
+    if (o_.initrd) p += initrd_systemctl;
     if (o_.banner_delay_ms > 0)
       p += "sleep " + std::to_string(o_.banner_delay_ms / 1000) + "." +
            std::to_string(1000 + o_.banner_delay_ms % 1000).substr(1) + "; ";
@@ -361,17 +467,18 @@ class FakeVmm {
       console("attest-fake-vmm: this guest starts no backdoor shell");
       return;
     }
-    // The guest's console device: the host's connection itself, or a socket pair relayed to it.
-    int device = host_;
-    int pair[2] = {-1, -1};
-    if (!o_.direct) {
+    // The guest's console device: the host's connection itself, or a socket pair relayed to it,
+    // made anew after a reset and kept across a switch of root.
+    if (!o_.direct && device_ < 0) {
+      int pair[2] = {-1, -1};
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         note("socketpair failed");
         return;
       }
       guest_end_ = pair[0];
-      device = pair[1];
+      device_ = pair[1];
     }
+    const int device = o_.direct ? host_ : device_;
     const std::string script = preamble();
     const std::string pid = std::to_string(::getpid());
     const std::string boot = std::to_string(boot_);
@@ -390,13 +497,13 @@ class FakeVmm {
       ::setenv("ATTEST_FAKE_VMM_PID", pid.c_str(), 1);
       ::setenv("ATTEST_FAKE_VMM_CONTROL", o_.control_path.c_str(), 1);
       ::setenv("ATTEST_FAKE_GUEST_BOOT", boot.c_str(), 1);
+      ::setenv("ATTEST_FAKE_GUEST_ROOT", root_.c_str(), 1);
       ::execlp("bash", "bash", "--norc", "-c", script.c_str(), static_cast<char*>(nullptr));
       const char message[] = "attest-fake-vmm: cannot run bash from PATH\n";
       const auto ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
       (void)ignored;
       ::_exit(127);
     }
-    close_fd(pair[1]);
     guest_ = child;
   }
 
@@ -415,6 +522,7 @@ class FakeVmm {
       guest_ = -1;
     }
     close_fd(guest_end_);
+    close_fd(device_);
     relay_stderr();
   }
 
@@ -452,8 +560,9 @@ class FakeVmm {
     do {
       const auto n = ::recv(guest_end_, buf, sizeof buf, drain ? MSG_DONTWAIT : 0);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        // Every guest process let go of the device (the guest shell and its copier ended).
+        // The device broke (this program holds its guest end, so no guest can close it).
         close_fd(guest_end_);
+        close_fd(device_);
         return;
       }
       if (n < 0) return;
@@ -501,12 +610,15 @@ class FakeVmm {
   int control_ = -1;
   int host_ = -1;       ///< the connection to the host's shell socket
   int guest_end_ = -1;  ///< this program's end of the guest's console device (relay mode)
+  int device_ = -1;     ///< the guest's end of it, which every shell of a boot gets
   int stderr_relay_[2] = {-1, -1};
   pid_t guest_ = -1;
   int boot_ = 1;
   bool ignore_poweroff_ = false;
   bool ignore_powerdown_ = false;
   bool ignore_ctrlaltdel_ = false;
+  bool ignore_switch_root_ = false;
+  std::string root_;  ///< where the guest's shell runs: "initrd" or "system"
 };
 
 }  // namespace

@@ -25,6 +25,7 @@
 //   wait_until: the machine goes down between attempts .. the_machine_going_down_during_a_wait
 //   wait_for_console_text: down before a match .......... wait_for_console_text_and_a_vmm_exit
 //   reboot: the VMM exits while rebooting ............... reboot_errors
+//   switch_root: the VMM exits while switching .......... switch_root_errors
 //   a copy: the VMM exits during one of its steps ....... a_copy_ends_when_the_machine_goes_down
 //   not covered: connect failing otherwise ("connecting to the guest shell failed": the
 //     connection closing before the banner while the VMM runs on costs the fixed 1 s
@@ -39,6 +40,7 @@
 //   wait_for_console_text ............................... wait_for_console_text_and_a_vmm_exit
 //   reboot (ctrl-alt-delete ignored), reboot_from_shell
 //     (`reboot` ignored): the guest does not go down .... reboot_errors
+//   switch_root: no "Switching root." on the console .... switch_root_errors
 //   shutdown: neither `poweroff` nor the power button ... shutdown_kills_a_guest_that_ignores_both
 //   wait_for_shutdown ................................... crash_halt_and_wait_for_shutdown
 //   wait_for_unit ....................................... wait_for_unit_and_unit_errors
@@ -60,6 +62,7 @@
 // UnitError
 //   wait_for_unit: failed, not found, inactive with no
 //   pending jobs, no ActiveState; require_unit_state .... wait_for_unit_and_unit_errors
+//   switch_root in a guest not in its initrd ............ switch_root_moves_on_to_the_system
 // Unsupported
 //   reboot, reboot_from_shell, start's allow_reboot and
 //   snapshots without the capability, reboot without a keyboard, forward_port,
@@ -734,6 +737,96 @@ TEST_F(machine_test, reboot_errors) {
   ASSERT_TRUE(ended);
   EXPECT_THAT(ended->what(), HasSubstr("machine 'm': reboot: attest-fake-vmm exited with exit "
                                        "status 4 unexpectedly while rebooting"));
+}
+
+// NixOS's switch_root: from a systemd initrd (testing.initrdBackdoor) on to the system, without a
+// reset or a restart; switch_root returns once the new root's shell is up, and the next command
+// runs there.
+TEST_F(machine_test, switch_root_moves_on_to_the_system) {
+  controls_.initrd = true;
+  auto& m = make_machine();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT"), "initrd\n");
+  const auto vmm = vmm_pid(m);
+  const auto old_shell = m.succeed("echo $ATTEST_FAKE_GUEST_SHELL_PID");
+  m.switch_root();
+  EXPECT_TRUE(m.is_up());
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT"), "system\n");
+  EXPECT_NE(m.succeed("echo $ATTEST_FAKE_GUEST_SHELL_PID"), old_shell);
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_BOOT"), "1\n");  // no reset
+  EXPECT_EQ(vmm_pid(m), vmm);                                   // nor a restart
+  EXPECT_TRUE(controls_.guest_reboot_calls().empty());
+  auto console = m.get_console_log();
+  EXPECT_THAT(console, HasSubstr("systemd[1]: Switching root."));
+  EXPECT_THAT(console, Not(HasSubstr(std::string(testing_support::fake_reset_marker))));
+  // Nothing of the old shell (its unread `systemctl isolate`, its end) is in a command's output.
+  EXPECT_EQ(m.succeed("echo one; echo two"), "one\ntwo\n");
+  // The system is no initrd: the wait for initrd.target fails, naming switch_root.
+  auto again = error_of<UnitError>([&] { m.switch_root(5s); });
+  ASSERT_TRUE(again);
+  EXPECT_THAT(again->what(), HasSubstr("machine 'm': switch_root: wait_for_unit(initrd.target): "
+                                       "unit initrd.target does not exist"));
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT"), "system\n");
+  // A reboot brings the guest back to its initrd, from which it switches again.
+  m.reboot();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT $ATTEST_FAKE_GUEST_BOOT"), "initrd 2\n");
+  m.switch_root();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT $ATTEST_FAKE_GUEST_BOOT"), "system 2\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+  console = m.get_console_log();
+  EXPECT_NE(console.find("Switching root."), console.rfind("Switching root."));
+}
+
+// The old shell's output copier may outlive the switch, when a job of the initrd that ignores
+// SIGHUP holds its pipe: its closed sentinel then arrives on the connection while the new root's
+// shell runs a command. It is neither that command's output nor the end of the new shell.
+TEST_F(machine_test, switch_root_with_the_old_shells_end_arriving_late) {
+  controls_.initrd = true;
+  auto& m = make_machine();
+  m.succeed("(trap '' HUP; while [ ! -e release ]; do sleep 0.05; done) &");
+  const auto vmm = vmm_pid(m);
+  m.switch_root();
+  // The job ends (and with it the old copier) once `release` exists: during this command.
+  EXPECT_EQ(m.succeed("touch release; sleep 0.5; echo new-root"), "new-root\n");
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT"), "system\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+}
+
+// Where a connection carries one shell only (the microVMs' vsock), the new root's shell comes on
+// a new connection.
+TEST_F(machine_test, switch_root_with_one_shell_per_connection) {
+  controls_.initrd = true;
+  controls_.shell_per_connection = true;
+  auto& m = make_machine();
+  const auto vmm = vmm_pid(m);
+  m.switch_root();
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT"), "system\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+}
+
+TEST_F(machine_test, switch_root_errors) {
+  controls_.initrd = true;
+  auto& m = make_machine();
+  const auto vmm = vmm_pid(m);
+  // An initrd that never switches: the old shell stays, in step.
+  m.succeed(ask_vmm("ignore-switch-root"));
+  auto never = error_of<TimeoutError>([&] { m.switch_root(500ms); });
+  ASSERT_TRUE(never);
+  EXPECT_EQ(never->operation(), "switch_root");
+  EXPECT_EQ(never->timeout(), 500ms);
+  EXPECT_THAT(never->what(),
+              HasSubstr("machine 'm': switch_root: systemd did not switch root within 500ms (no "
+                        "\"systemd[1]: … Switching root.\" on the console after `systemctl "
+                        "isolate --no-block initrd-switch-root.target"));
+  EXPECT_EQ(m.succeed("echo $ATTEST_FAKE_GUEST_ROOT"), "initrd\n");
+  EXPECT_EQ(vmm_pid(m), vmm);
+  // The VMM ending while the guest switches root.
+  m.succeed("(sleep 0.5; " + ask_vmm("exit 4") + ") >/dev/null 2>&1 &");
+  auto ended = error_of<BootError>([&] { m.switch_root(5s); });
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->operation(), "switch_root");
+  EXPECT_THAT(ended->what(), HasSubstr("machine 'm': switch_root: attest-fake-vmm exited with exit "
+                                       "status 4 unexpectedly while waiting for systemd to switch "
+                                       "root"));
 }
 
 TEST_F(machine_test, shutdown_powers_off) {
