@@ -39,6 +39,10 @@ class MachineCalls(unittest.TestCase):
         self.assertEqual(body('machine.start(allow_reboot=True)\n'),
                          'machine.start({.allow_reboot = true});\n')
 
+    def test_calls_without_arguments(self):
+        self.assertEqual(body('machine.switch_root()\nmachine.reboot()\n'),
+                         'machine.switch_root();\nmachine.reboot();\n')
+
     def test_positional_durations_and_skipped_defaults(self):
         self.assertEqual(body('machine.wait_for_file("/x", timeout=30)\n'),
                          'machine.wait_for_file("/x", 30s);\n')

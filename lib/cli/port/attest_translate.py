@@ -51,6 +51,7 @@ MACHINE_METHODS: dict[str, tuple] = {
     "crash": (),
     "wait_for_shutdown": (),
     "reboot": (),
+    "switch_root": (),
     "block": (),
     "unblock": (),
     "copy_from_host": (("source", "e", ""), ("target", "e", "")),
