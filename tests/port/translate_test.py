@@ -311,16 +311,47 @@ class Tool(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         # Back into a Nix '' string: text '' and ${ escaped, the antiquotation kept.
         self.assertIn("server.succeed(\"echo '''quoted''' ''${HOME}\");", r.stdout)
-        # A statement Nix writes is left, commented line by line, with the file's line.
-        self.assertIn("// ''${lib.optionalString true '''\n//   server.succeed(\"x\")\n// '''}",
+        # Python that Nix writes under a condition is translated inside the condition.
+        self.assertIn('${lib.optionalString true \'\'\n  server.succeed("x");\n\'\'}\n',
                       r.stdout)
-        self.assertIn("not_ported(7, ", r.stdout)
-        self.assertIn("line 7: ${lib.optionalString true ''", r.stderr)
+        self.assertNotIn("not_ported(7, ", r.stdout)
         self.assertIn("line 10: server.frobnicate()", r.stderr)
+        self.assertIn("2 of 3 statements translated", r.stderr)
         with open(spec) as f:
             written = json.load(f)
         self.assertEqual((written["name"], written["nodes"]), ("demo", ["server"]))
         self.assertIn("server.succeed(\"echo ''quoted'' ${HOME}\");", written["script"])
+
+    def test_python_nix_writes_under_a_condition(self):
+        nix = ("{ lib, ... }: {\n  nodes.server = { };\n  testScript = ''\n"
+               "    server.start()\n"
+               "    ${lib.optionalString (!withTls && x) ''\n"
+               "      server.succeed(\"echo '''q''' ${pkgs.hello} ''${HOME}\")\n"
+               "      server.frobnicate()\n"
+               "    ''}\n"
+               "    ${lib.concatMapStrings (n: ''\n      server.succeed(\"${n}\")\n    '') ns}\n"
+               "  '';\n}\n")
+        r, _ = self.run_tool("cond.nix", nix)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The condition and the antiquotation inside stay, and the string is escaped for Nix
+        # as it was.
+        self.assertIn("${lib.optionalString (!withTls && x) ''\n"
+                      "  server.succeed(\"echo '''q''' ${pkgs.hello} ''${HOME}\");\n",
+                      r.stdout)
+        # What is left inside names its line in the file.
+        self.assertIn("not_ported(7, ", r.stdout)
+        self.assertIn("line 7: server.frobnicate()", r.stderr)
+        # Other statements Nix writes are left whole.
+        self.assertIn("line 9: ${lib.concatMapStrings", r.stderr)
+        self.assertIn("2 of 4 statements translated", r.stderr)
+
+    def test_many_antiquotations_keep_their_own_text(self):
+        lines = "".join(f'    machine.succeed("${{pkgs.p{i}}}/bin/x")\n' for i in range(12))
+        r, _ = self.run_tool("many.nix", "{ pkgs, ... }: { nodes.machine = {}; testScript = ''\n"
+                             + lines + "  '';\n}\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for i in range(12):
+            self.assertIn(f'machine.succeed("${{pkgs.p{i}}}/bin/x");', r.stdout)
 
     def test_several_test_scripts(self):
         nix = ("{ a = { testScript = ''\n  a.succeed(\"1\")\n''; };\n"

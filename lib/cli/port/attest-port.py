@@ -15,7 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from attest_translate import Translator
+from attest_translate import Translator, expand_placeholders
 
 USAGE = "attest port [options] FILE"
 DESCRIPTION = """\
@@ -289,9 +289,9 @@ def string_end(text: str, i: int, quote: str) -> int:
     raise NixError(f"a {quote}string does not end")
 
 
-def hide_antiquotations(script: str) -> tuple[str, dict[str, str]]:
+def hide_antiquotations(script: str, stem: str = "attest_nix_") -> tuple[str, dict[str, str]]:
     """Replaces each `${...}` (evaluated by Nix before the driver sees the script) with an
-    identifier Python can parse, to be put back in the C++."""
+    identifier Python can parse, to be put back in the C++: `<stem><n>_`."""
     out, table, i = [], {}, 0
     while True:
         j = script.find("${", i)
@@ -299,7 +299,7 @@ def hide_antiquotations(script: str) -> tuple[str, dict[str, str]]:
             out.append(script[i:])
             break
         k = antiquotation_end(script, j)
-        key = f"attest_nix_{len(table)}"
+        key = f"{stem}{len(table)}_"
         table[key] = script[j:k]
         out.append(script[i:j] + key)
         i = k
@@ -308,9 +308,45 @@ def hide_antiquotations(script: str) -> tuple[str, dict[str, str]]:
 
 def show_antiquotations(cpp: str, table: dict[str, str]) -> str:
     """`cpp` with each antiquotation placeholder back as the Nix source it stands for."""
-    for key, value in table.items():
-        cpp = cpp.replace(key, value)
-    return cpp
+    return expand_placeholders(cpp, table)
+
+
+@dataclass
+class NixFragment:
+    """An antiquotation that writes Python under a condition, `${lib.optionalString COND ''...''}`:
+    the Nix before the string, the Python in it (antiquotations hidden as in the script), what
+    comes after the string, and where the Python starts (lines after the antiquotation's)."""
+    before: str
+    python: str
+    table: dict[str, str]
+    after: str
+    first_line: int
+    escape: object = None
+
+
+def nix_fragment(source: str, key: str) -> NixFragment | None:
+    """`source` (`${...}`, the antiquotation hidden as `key`) as a NixFragment when it is
+    `lib.optionalString COND STRING` (or `optionalString`, `lib.strings.optionalString`) with the
+    string last."""
+    inner = source[2:-1]
+    try:
+        tokens = NixText(inner).tokens
+    except NixError:
+        return None
+    i = 0
+    while i < len(tokens) and (tokens[i][:2] in (("id", "lib"), ("id", "strings"), ("op", "."))):
+        i += 1
+    if i >= len(tokens) or tokens[i][:2] != ("id", "optionalString"):
+        return None
+    if len(tokens) < i + 3 or tokens[-1][0] != "string":  # a condition, then the string
+        return None
+    start = tokens[-1][2]
+    script, table = hide_antiquotations(tokens[-1][1], stem=key)
+    rest_of_line = inner[start + 2:].split("\n", 1)[0]
+    opens_line = inner.startswith("''", start) and rest_of_line.strip() == ""
+    return NixFragment(before="${" + inner[:start], python=script, table=table, after="}",
+                       first_line=inner[:start].count("\n") + (1 if opens_line else 0),
+                       escape=lambda cpp: nix_escaped(cpp.replace(LITERAL_DOLLAR, "$")))
 
 
 @dataclass
@@ -411,7 +447,9 @@ def main(argv: list[str]) -> int:
         print(f"attest port: {a.file}: {e}", file=sys.stderr)
         return 1
     nodes = sorted(set(test.nodes + a.node)) or ["machine"]
-    tr = Translator(nodes, file_line=test.file_line, antiquotations=test.antiquotations)
+    fragments = (lambda key: nix_fragment(test.antiquotations[key], key)) if test.nix else None
+    tr = Translator(nodes, file_line=test.file_line, antiquotations=test.antiquotations,
+                    nix_fragment=fragments)
     try:
         cpp = tr.translate(test.script)
     except SyntaxError as e:

@@ -15,6 +15,7 @@ when that type cannot be told.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 STRING = "std::string"
@@ -117,6 +118,21 @@ RESERVED = set("""
     struct switch template this thread_local throw true false try typedef typeid typename union
     unsigned using virtual void volatile wchar_t xor xor_eq bool
 """.split())
+
+
+def expand_placeholders(text: str, table: dict[str, str]) -> str:
+    """`text` with each placeholder of `table` replaced by what it stands for, also inside the
+    replacements (a fragment's C++ holds placeholders of its own). Placeholders end in `_`, so
+    none is the start of another (`attest_nix_1_`, `attest_nix_10_`)."""
+    if not table:
+        return text
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(table, key=len, reverse=True)))
+    for _ in range(16):  # nesting depth; each round replaces one level
+        expanded = pattern.sub(lambda m: table[m.group(0)], text)
+        if expanded == text:
+            break
+        text = expanded
+    return text
 
 
 class Renamer(ast.NodeTransformer):
@@ -262,12 +278,17 @@ class Scope:
 
 class Translator:
     def __init__(self, nodes: list[str], file_line=None,
-                 antiquotations: dict[str, str] | None = None):
+                 antiquotations: dict[str, str] | None = None, nix_fragment=None):
         """`file_line`: the line of the file for a line of the script, so that reports and
         not_ported() name the file's lines; `antiquotations`: what each placeholder of a Nix
-        `${...}` in the script stands for (attest-port.py hides them from Python's parser)."""
+        `${...}` in the script stands for (attest-port.py hides them from Python's parser);
+        `nix_fragment(placeholder)`: for an antiquotation that writes Python under a condition,
+        a NixFragment (attest-port.py reads Nix), else None."""
         self.file_line = file_line or (lambda line: line)
         self.antiquotations = antiquotations or {}
+        self.nix_fragment = nix_fragment
+        self.bound: set[str] = set()
+        self.renamed: set[str] = set()
         # Keyed by the Python name the NixOS driver gives each node (`web-proxy`: web_proxy).
         self.nodes = {self.identifier(n): self.identifier(n) for n in nodes}
         if len(nodes) == 1:
@@ -835,9 +856,7 @@ class Translator:
 
     def original(self, text: str) -> str:
         """`text` with each antiquotation placeholder back as the Nix source it stands for."""
-        for key, value in self.antiquotations.items():
-            text = text.replace(key, value)
-        return text
+        return expand_placeholders(text, self.antiquotations)
 
     def leave(self, s: ast.stmt, depth: int, why: str):
         """Keeps `s` as a comment and a run-time failure; its names become Unported."""
@@ -856,6 +875,33 @@ class Translator:
                 self.emit(f"attest::script::Unported {name}({line}, {cpp_string(name)});",
                           depth)
 
+    def nix_conditional(self, frag, s: ast.stmt, depth: int):
+        """A statement Nix writes only under a condition (`${lib.optionalString COND ''...''}`):
+        the Python inside is translated like the script around it, and the output keeps the
+        condition, with the C++ in the string, for Nix to include or not."""
+        try:
+            tree = ast.parse(frag.python)
+        except SyntaxError as e:
+            raise Untranslatable("a Nix antiquotation as a statement whose string is not Python "
+                                 f"({e.msg}); port what it expands to by hand") from None
+        tree = Renamer(self.bound | bound_names(tree), renamed=self.renamed).visit(tree)
+        self.antiquotations.update(frag.table)
+        base = self.file_line(s.lineno)
+        saved = self.source, self.lines, self.file_line
+        self.source, self.lines = frag.python, []
+        self.file_line = lambda line: base + frag.first_line + line - 1
+        try:
+            self.translate_body(tree.body, depth + 1)
+            inner = self.lines
+        finally:
+            self.source, self.lines, self.file_line = saved
+        key = self.fresh("attest_nix_fragment") + "_"
+        self.antiquotations[key] = (frag.before + "''\n" + frag.escape("\n".join(inner)) + "\n" +
+                                    "  " * depth + "''" + frag.after)
+        self.emit(key, depth)
+        # The statements inside were counted one by one; the antiquotation is none of them.
+        self.report.translated -= 1
+
     def s_unknown(self, s, depth):
         raise Untranslatable(f"the statement kind {type(s).__name__}")
 
@@ -870,6 +916,9 @@ class Translator:
                 v.func.attr.startswith("assert"):
             return self.unittest_assertion(v, depth)
         if isinstance(v, ast.Name) and v.id in self.antiquotations:
+            frag = self.nix_fragment(v.id) if self.nix_fragment else None
+            if frag is not None:
+                return self.nix_conditional(frag, s, depth)
             raise Untranslatable("a Nix antiquotation as a statement: Nix writes the Python "
                                  "there; port what it expands to by hand")
         text = self.expr(v)
@@ -1291,8 +1340,8 @@ class Translator:
         # A node the script rebinds (`machine = ${hostName}`) becomes a variable of its own.
         for node in bound & set(self.nodes):
             self.machine_vars.add(node + "_")
-        tree = Renamer(bound, renamed=bound & set(self.nodes)).visit(
-            tree)
+        self.bound, self.renamed = bound, bound & set(self.nodes)
+        tree = Renamer(bound, renamed=self.renamed).visit(tree)
         self.emit("using namespace attest::script;", 0)
         self.translate_body(tree.body, 0)
         return "\n".join(self.lines) + "\n"
