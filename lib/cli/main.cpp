@@ -75,6 +75,8 @@ Options:
   --cache-dir DIR      where builds are cached (default: $XDG_CACHE_HOME/attest/run)
   --rebuild            compile even when the cached build is up to date
   --build-only         compile, print the test binary's path, do not run it
+  --shard I/N          run part I of the tests split into N parts (GoogleTest's sharding; one
+                       CI runner each, docs/scaling.md)
   -h, --help           show this help
 )";
 
@@ -248,6 +250,12 @@ int run_run(const Args& args) {
       options.rebuild = true;
     } else if (r.arg() == "--build-only") {
       options.build_only = true;
+    } else if (r.option() == "--shard") {
+      try {
+        options.shard = attest::cli::parse_shard(r.value());
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
     } else {
       throw UsageError(fmt::format("unknown option '{}'", r.arg()));
     }

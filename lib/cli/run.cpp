@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -143,6 +144,15 @@ bool up_to_date(const fs::path& binary, const fs::path& depfile) {
   return true;
 }
 
+/// Reads a positive decimal number made only of digits.
+std::optional<int> positive(std::string_view text) {
+  int n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || n < 1)
+    return std::nullopt;
+  return n;
+}
+
 /// Runs `argv` in the foreground and returns its exit status (128+N for signal N).
 int spawn(const std::vector<std::string>& argv) {
   std::vector<char*> args;
@@ -234,6 +244,22 @@ void compile(const fs::path& script, const std::string& cxx, const std::vector<s
 
 }  // namespace
 
+Shard parse_shard(std::string_view text) {
+  const auto slash = text.find('/');
+  const auto index =
+      slash == std::string_view::npos ? std::nullopt : positive(text.substr(0, slash));
+  const auto total =
+      slash == std::string_view::npos ? std::nullopt : positive(text.substr(slash + 1));
+  if (!index || !total)
+    throw std::invalid_argument(fmt::format(
+        "--shard wants I/N, this run's part I of N parts counted from 1 (e.g. 2/3), not '{}'",
+        text));
+  if (*index > *total)
+    throw std::invalid_argument(fmt::format(
+        "--shard {}: there is no part {} of {} (parts are 1 to {})", text, *index, *total, *total));
+  return Shard{*index, *total};
+}
+
 bool is_test_file(std::string_view source) {
   static const std::regex test_macro(R"((^|\n)\s*ATTEST_TEST\s*\()");
   return std::regex_search(source.begin(), source.end(), test_macro);
@@ -298,6 +324,14 @@ int run_script(const RunOptions& options) {
   if (options.build_only) {
     std::cout << binary.string() << '\n';
     return 0;
+  }
+  if (options.shard) {
+    // GoogleTest's own variables: every test binary understands them, and each shard's process
+    // boots its own machines (and takes its own per-test-restore baseline) for its tests.
+    ::setenv("GTEST_TOTAL_SHARDS", std::to_string(options.shard->total).c_str(), 1);
+    ::setenv("GTEST_SHARD_INDEX", std::to_string(options.shard->index - 1).c_str(), 1);
+    std::cerr << fmt::format("attest run: shard {} of {}\n", options.shard->index,
+                             options.shard->total);
   }
   std::vector<std::string> argv = {binary.string(), "--config",
                                    fs::absolute(options.config).string()};

@@ -4,11 +4,21 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace attest::cli {
+
+/// One part of a suite split over several runs (CI runners): GoogleTest's sharding.
+struct Shard {
+  int index = 1;  ///< 1..total, as CI matrices count
+  int total = 1;
+};
+
+/// Reads `I/N` (1 <= I <= N). Throws: std::invalid_argument saying what is wrong.
+Shard parse_shard(std::string_view text);
 
 struct RunOptions {
   std::filesystem::path config;
@@ -25,6 +35,8 @@ struct RunOptions {
   bool rebuild = false;
   /// Compile only; print the binary's path.
   bool build_only = false;
+  /// Run only this shard's tests (GTEST_TOTAL_SHARDS and GTEST_SHARD_INDEX for the binary).
+  std::optional<Shard> shard;
 };
 
 /// Whether `source` is a whole test file (it defines ATTEST_TESTs) rather than a testScript.

@@ -1,6 +1,7 @@
-// The `attest` tool's pieces that need no VM: attest run's depfile reading and test-file
-// detection, the shell's ':' commands and their errors (the machines are never started), the
-// driver's keep-machine-state directory, and the log's blocks and wait progress lines.
+// The `attest` tool's pieces that need no VM: attest run's depfile reading, test-file
+// detection and --shard, the shell's ':' commands and their errors (the machines are never
+// started), the driver's keep-machine-state directory, and the log's blocks and wait progress
+// lines.
 #include <gmock/gmock.h>
 #include <unistd.h>
 
@@ -29,6 +30,19 @@ TEST(cli_test, parse_depfile_reads_every_prerequisite) {
       ElementsAre("/src/a.cpp", "/usr/include/attest/test.hpp", "/usr/include/attest/machine.hpp"));
   EXPECT_THAT(parse_depfile("t: /my\\ dir/a.cpp b.hpp"), ElementsAre("/my dir/a.cpp", "b.hpp"));
   EXPECT_THAT(parse_depfile("no rule here"), ElementsAre());
+}
+
+TEST(cli_test, parse_shard_reads_part_i_of_n_and_names_what_is_wrong) {
+  const auto s = parse_shard("2/3");
+  EXPECT_EQ(s.index, 2);
+  EXPECT_EQ(s.total, 3);
+  EXPECT_EQ(parse_shard("1/1").total, 1);
+  for (const char* bad : {"", "3", "0/3", "-1/3", "1/0", "a/3", "1/3x", "1//3", " 1/3"})
+    EXPECT_THAT([&] { parse_shard(bad); },
+                ::testing::ThrowsMessage<std::invalid_argument>(HasSubstr("--shard wants I/N")))
+        << bad;
+  EXPECT_THAT([] { parse_shard("4/3"); }, ::testing::ThrowsMessage<std::invalid_argument>(HasSubstr(
+                                              "there is no part 4 of 3 (parts are 1 to 3)")));
 }
 
 TEST(cli_test, is_test_file_tells_a_test_file_from_a_test_script) {
