@@ -189,11 +189,15 @@ void Shell::drop_retired(std::string& bytes) const {
   detail::log_debug(machine_, "the earlier guest shell's closed sentinel arrived late; dropped");
 }
 
-void Shell::report_stray(std::string_view bytes, std::string_view why) {
-  if (bytes.empty()) return;
+void Shell::warn_stray(std::string_view bytes, std::string_view why) const {
   detail::log_warning(machine_, fmt::format("{} bytes of output arrived {} (a background process "
                                             "still writing to the stdout it inherited?): {}",
                                             bytes.size(), why, detail::excerpt(bytes, 160)));
+}
+
+void Shell::report_stray(std::string_view bytes, std::string_view why) {
+  if (bytes.empty()) return;
+  warn_stray(bytes, why);
   // Whoever wrote them may write again while the next command runs.
   rotate_ = true;
 }
@@ -221,11 +225,8 @@ awaitable<void> Shell::rotate_output() {
   auto early = inflight_->response.take_output();
   drop_retired(early);
   inflight_.reset();
-  if (!early.empty())
-    detail::log_warning(machine_,
-                        fmt::format("{} bytes of output arrived between commands (a background "
-                                    "process still writing to the stdout it inherited?): {}",
-                                    early.size(), detail::excerpt(early, 160)));
+  // Their writer now writes to the console: no further rotation for them.
+  if (!early.empty()) warn_stray(early, "between commands");
 }
 
 awaitable<void> Shell::finish_abandoned() {

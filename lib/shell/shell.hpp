@@ -86,6 +86,8 @@ class Shell {
   awaitable<void> read_until_end(Inflight& f);
   awaitable<void> finish_abandoned();
   awaitable<void> drain_stray();
+  /// Logs stray bytes (output outside any command) as a warning.
+  void warn_stray(std::string_view bytes, std::string_view why) const;
   /// Logs stray bytes (output outside any command) and asks for rotate_output().
   void report_stray(std::string_view bytes, std::string_view why);
   /// Asks for rotate_output() when the command's background processes outlived it.

@@ -8,8 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <vector>
+
+#include "files.hpp"
 
 namespace attest::detail {
 namespace {
@@ -46,11 +47,7 @@ TEST(console_test, memory_is_bounded_by_dropping_old_lines) {
   EXPECT_EQ(c.text().front(), 'l') << "whole lines are dropped";
 }
 
-std::string read_file(const std::filesystem::path& file) {
-  std::stringstream text;
-  text << std::ifstream(file).rdbuf();
-  return text.str();
-}
+using testing_support::read_file;
 
 // The first boot in this process truncates the file (an earlier run's boots go); later ones
 // append after a separator line, which starts a line of its own after a boot that ended

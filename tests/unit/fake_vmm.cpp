@@ -333,12 +333,7 @@ class FakeVmm {
       return 0;
     } else if (line == "reconnect") {
       stop_guest();
-      close_fd(host_);
-      host_ = connect_shell(o_.shell_path);
-      if (host_ < 0) {
-        note("cannot connect to the shell socket again");
-        return 1;
-      }
+      if (!reconnect_host()) return 1;
       start_guest();
     } else {
       note("unknown host command: " + line);
@@ -425,15 +420,19 @@ class FakeVmm {
       if (guest_end_ >= 0) guest_to_host(true);
       close_fd(guest_end_);
       close_fd(device_);
-      close_fd(host_);
-      host_ = connect_shell(o_.shell_path);
-      if (host_ < 0) {
-        note("cannot connect to the shell socket again");
-        return 1;
-      }
+      if (!reconnect_host()) return 1;
     }
     start_guest();
     return -1;
+  }
+
+  /// Closes the shell connection and connects to the host's socket again (a vsock-like
+  /// connection per shell); false, noted on the console, when that fails.
+  bool reconnect_host() {
+    close_fd(host_);
+    host_ = connect_shell(o_.shell_path);
+    if (host_ < 0) note("cannot connect to the shell socket again");
+    return host_ >= 0;
   }
 
   int power_off() {

@@ -117,6 +117,7 @@
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
 #include "fake_backend.hpp"
+#include "files.hpp"
 
 namespace attest {
 namespace {
@@ -166,10 +167,7 @@ milliseconds since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing_support::read_file;
 
 class machine_test : public ::testing::Test {
  protected:

@@ -12,9 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include "coro.hpp"
+#include "files.hpp"
 
 extern char** environ;
 
@@ -134,16 +133,7 @@ TEST(shell_test, background_job_keeping_stdout_does_not_block) {
   });
 }
 
-/// Reads a whole file (the host bash's stderr: the guest's console).
-std::string read_file(const std::string& path) {
-  std::string out;
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-    std::fclose(f);
-  }
-  return out;
-}
+using testing_support::read_file;
 
 /// The console file of one test, removed after it.
 struct ConsoleFile {
