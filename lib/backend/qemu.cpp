@@ -303,18 +303,18 @@ class QemuBackend final : public Backend,
     co_return std::string{};
   }
 
-  /// Creates the fresh disks that do not exist yet as qcow2 images, so they survive reboots and
-  /// restarts within the test and can hold snapshots. Throws: StartFailure.
+  /// Creates the machine's own disks that do not exist yet as qcow2 images, so they survive
+  /// reboots and restarts within the test and can hold snapshots: the fresh disks, and an overlay
+  /// over each writable image, which the machine writes instead of the image (so two machines,
+  /// or two runs, never write one image). Throws: StartFailure.
   awaitable<void> create_fresh_disks() {
     for (std::size_t i = 0; i < config_.disks.size(); ++i) {
       const auto& disk = config_.disks[i];
-      if (disk.size_mib == 0) continue;
+      if (!qemu_disk_is_own(disk)) continue;
       const auto path = qemu_fresh_disk_path(paths_, i);
       std::error_code ec;
       if (fs::exists(path, ec)) continue;
-      std::vector<std::string> args = {"create", "-q",          "-f",
-                                       "qcow2",  path.string(), fmt::format("{}M", disk.size_mib)};
-      const auto failure = co_await run_qemu_img(std::move(args));
+      const auto failure = co_await run_qemu_img(qemu_img_create_args(disk, path));
       if (!failure.empty()) {
         fs::remove(path, ec);
         throw StartFailure(

@@ -39,9 +39,20 @@ QemuLaunch qemu_launch(const MachineConfig& config, const MachinePaths& paths,
 /// The launch as one shell command line, each word quoted where it needs it (command_line()).
 std::string qemu_command_line(const QemuLaunch& launch);
 
-/// Where QEMU keeps the machine's fresh disk number `index`: a qcow2 image in the state directory
-/// (qcow2, so internal snapshots can hold its state).
+/// Whether QEMU gives the machine a disk of its own for `disk`: a fresh disk (size_mib), or a
+/// writable image, which the machine writes through an overlay of its own (the image is never
+/// written). Read-only images are attached as they are.
+bool qemu_disk_is_own(const DiskConfig& disk);
+
+/// Where QEMU keeps the machine's own disk number `index` (qemu_disk_is_own): a qcow2 image in
+/// the state directory (qcow2, so internal snapshots can hold its state).
 std::filesystem::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index);
+
+/// qemu-img's arguments that create the machine's own disk at `path` for `disk`
+/// (qemu_disk_is_own): a blank qcow2 image of the fresh disk's size, or a qcow2 overlay backed by
+/// the writable image (which stays as it is).
+std::vector<std::string> qemu_img_create_args(const DiskConfig& disk,
+                                              const std::filesystem::path& path);
 
 /// qemu-img next to `qemu_program` when that is a path, else `qemu-img` from PATH.
 std::string qemu_img_program(const std::string& qemu_program);

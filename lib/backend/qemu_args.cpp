@@ -95,14 +95,14 @@ void add_accelerators(Args& a, Accel accel, bool multi) {
 
 /// Appends one virtio -drive per disk of the configuration, in order.
 void add_disks(Args& a, const MachineConfig& config, const MachinePaths& paths) {
-  // Fresh disks are qcow2, so snapshots can hold their state.
+  // The machine's own disks are qcow2, so snapshots can hold their state.
   for (std::size_t i = 0; i < config.disks.size(); ++i) {
     const auto& d = config.disks[i];
-    const bool fresh = d.size_mib > 0;
+    const bool own = qemu_disk_is_own(d);
     a.push_back("-drive");
     a.push_back(fmt::format("file={},format={},if=virtio{}",
-                            fresh ? qemu_fresh_disk_path(paths, i).string() : d.path.string(),
-                            fresh ? std::string("qcow2") : d.format,
+                            own ? qemu_fresh_disk_path(paths, i).string() : d.path.string(),
+                            own ? std::string("qcow2") : d.format,
                             d.read_only ? ",readonly=on" : ""));
   }
 }
@@ -171,6 +171,17 @@ Accel effective_accel(const MachineConfig& config, bool* explicit_choice) {
   }
   if (explicit_choice != nullptr) *explicit_choice = config.accel.has_value();
   return config.accel.value_or(Accel::kvm_or_tcg);
+}
+
+bool qemu_disk_is_own(const DiskConfig& disk) { return disk.size_mib > 0 || !disk.read_only; }
+
+std::vector<std::string> qemu_img_create_args(const DiskConfig& disk, const fs::path& path) {
+  std::vector<std::string> args = {"create", "-q", "-f", "qcow2"};
+  if (disk.size_mib == 0)
+    args.insert(args.end(), {"-b", fs::absolute(disk.path).string(), "-F", disk.format});
+  args.push_back(path.string());
+  if (disk.size_mib > 0) args.push_back(fmt::format("{}M", disk.size_mib));
+  return args;
 }
 
 fs::path qemu_fresh_disk_path(const MachinePaths& paths, std::size_t index) {

@@ -84,7 +84,9 @@ TEST(qemu_args_test, direct_boot) {
   image.read_only = true;
   DiskConfig fresh;
   fresh.size_mib = 64;
-  m.disks = {image, fresh};
+  DiskConfig writable;
+  writable.path = "/d/data.img";
+  m.disks = {image, fresh, writable};
   const auto l = qemu_launch(m, paths, sockets, Accel::tcg, true, false, "/q/qboot.rom");
   EXPECT_EQ(l.program, "qemu-system-x86_64");
   EXPECT_TRUE(l.env.empty());
@@ -98,11 +100,31 @@ TEST(qemu_args_test, direct_boot) {
   // A fresh disk is a qcow2 image in the machine's state directory (snapshots need qcow2).
   EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk1.qcow2,format=qcow2,if=virtio ",
                                        paths.state_dir.string())));
+  // A writable image is written through the machine's own overlay, never itself.
+  EXPECT_THAT(a, HasSubstr(fmt::format("-drive file={}/disk2.qcow2,format=qcow2,if=virtio ",
+                                       paths.state_dir.string())));
+  EXPECT_THAT(a, Not(HasSubstr("/d/data.img")));
   EXPECT_THAT(a, HasSubstr("-serial stdio -display none -no-reboot"));
   // A screen (for screendump and the guest's virtual consoles) that nothing shows.
   EXPECT_THAT(a, HasSubstr("-device VGA -qmp "));
   EXPECT_THAT(a, Not(HasSubstr("-nographic")));
   EXPECT_THAT(l.args, Not(Contains("-S")));
+}
+
+TEST(qemu_args_test, qemu_img_makes_a_blank_disk_or_an_overlay_over_a_writable_image) {
+  DiskConfig fresh;
+  fresh.size_mib = 64;
+  EXPECT_THAT(qemu_img_create_args(fresh, "/s/disk0.qcow2"),
+              ElementsAre("create", "-q", "-f", "qcow2", "/s/disk0.qcow2", "64M"));
+  DiskConfig image;
+  image.path = "/d/root.ext4";
+  EXPECT_THAT(qemu_img_create_args(image, "/s/disk1.qcow2"),
+              ElementsAre("create", "-q", "-f", "qcow2", "-b", "/d/root.ext4", "-F", "raw",
+                          "/s/disk1.qcow2"));
+  EXPECT_TRUE(qemu_disk_is_own(fresh));
+  EXPECT_TRUE(qemu_disk_is_own(image));
+  image.read_only = true;
+  EXPECT_FALSE(qemu_disk_is_own(image));
 }
 
 TEST(qemu_args_test, a_restore_starts_qemu_paused_on_both_paths) {
