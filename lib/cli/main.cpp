@@ -23,6 +23,7 @@
 
 #include "attest/version.hpp"
 #include "cli/gen.hpp"
+#include "cli/image.hpp"
 #include "cli/port.hpp"
 #include "cli/run.hpp"
 #include "cli/shell.hpp"
@@ -299,6 +300,57 @@ int run_shell(const Args& args) {
   return attest::cli::run_shell(options);
 }
 
+constexpr std::string_view image_usage = R"(usage: attest image build [options] SPEC -o DIR
+
+Builds the guest image an image spec describes (docs/images.md): a Debian root with systemd and
+the test backdoor, from the spec's packages, .deb files, files, units, users and groups, packed
+as a read-only erofs store with a writable overlay or as an ext4 root, with a kernel and an
+initrd. Writes them to DIR with image.json, a test configuration that boots them. The image is
+cached under a key of everything that makes it (the spec, its files, the package versions apt
+resolves, the builder): the same key builds once. Needs no root where user namespaces are
+allowed (mmdebstrap --mode=unshare).
+
+Options:
+  -o, --output DIR     where the image and image.json go
+  --name NAME          the image's name and hostname (default: SPEC's file name)
+  --cache-dir DIR      the image cache (default: $XDG_CACHE_HOME/attest/images)
+  --rebuild            build even when the cache holds the image
+  -h, --help           show this help
+)";
+
+int run_image(const Args& args) {
+  attest::cli::ImageOptions options;
+  std::vector<std::string> positional;
+  OptionReader r(args);
+  while (r.next()) {
+    if (!r.is_option()) {
+      positional.emplace_back(r.arg());
+    } else if (r.arg() == "-h" || r.arg() == "--help") {
+      std::cout << image_usage;
+      return 0;
+    } else if (r.option() == "-o" || r.option() == "--output") {
+      options.output = r.value();
+    } else if (r.option() == "--name") {
+      options.name = r.value();
+    } else if (r.option() == "--cache-dir") {
+      options.cache_dir = r.value();
+    } else if (r.arg() == "--rebuild") {
+      options.rebuild = true;
+    } else {
+      throw UsageError(fmt::format("unknown option '{}'", r.arg()));
+    }
+  }
+  if (positional.empty() || positional[0] != "build")
+    throw UsageError("attest image has one command: attest image build SPEC -o DIR");
+  if (positional.size() != 2)
+    throw UsageError(positional.size() < 2
+                         ? "missing SPEC (the image spec, a JSON file)"
+                         : fmt::format("unexpected argument '{}'", positional[2]));
+  if (options.output.empty()) throw UsageError("missing -o DIR (where the image goes)");
+  options.spec = positional[1];
+  return attest::cli::build_image(options);
+}
+
 /// `attest port`: the Python translator does its own option parsing and help.
 int run_port(const Args& args) { attest::cli::exec_port(args); }
 
@@ -310,6 +362,7 @@ struct Subcommand {
 
 constexpr Subcommand subcommands[] = {
     {"gen", "generate a test program's C++ source from a testScript", run_gen},
+    {"image", "build a guest image from an image spec (image build SPEC -o DIR)", run_image},
     {"port", "translate a NixOS test's Python testScript into C++ statements", run_port},
     {"run", "compile a test script and run it on a configuration's machines", run_run},
     {"shell", "boot a configuration's machines and run commands on them interactively", run_shell},
