@@ -74,6 +74,7 @@ std::string run(const std::vector<std::string>& argv, const std::string& step, b
   if (capture && ::pipe2(pipefd, O_CLOEXEC) != 0)
     throw std::runtime_error(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::cout.flush();

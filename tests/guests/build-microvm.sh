@@ -37,8 +37,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=microvm
-# shellcheck source=lib.sh
-source "$here/lib.sh"
+# The functions the image builder uses too (one copy: lib/image/builder/lib.sh).
+lib_sh="$here/../../lib/image/builder/lib.sh"
+# shellcheck source=../../lib/image/builder/lib.sh
+source "$lib_sh"
 start_build "${1:?usage: build-microvm.sh OUTDIR [STAMP]}"
 stamp_out=${2:-}
 
@@ -55,7 +57,7 @@ compiler="$(gcc --version | head -n1) / libc6-dev $(dpkg-query -W -f='${Version}
   2>/dev/null || echo unknown)"
 
 key=$( {
-  cat "$0" "$here/lib.sh" "$here"/microvm/* "$here"/initrd/*
+  cat "$0" "$lib_sh" "$here"/microvm/* "$here"/initrd/*
   printf '%s\n' "${pins[@]}" "$compiler"
 } | sha256sum | cut -d' ' -f1)
 

@@ -13,8 +13,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=minimal
-# shellcheck source=lib.sh
-source "$here/lib.sh"
+# The functions the image builder uses too (one copy: lib/image/builder/lib.sh).
+lib_sh="$here/../../lib/image/builder/lib.sh"
+# shellcheck source=../../lib/image/builder/lib.sh
+source "$lib_sh"
 start_build "${1:?usage: build-minimal.sh OUTDIR [STAMP]}"
 stamp_out=${2:-}
 
@@ -26,7 +28,7 @@ mapfile -t pins < <(pin "${packages[@]}")
 ((${#pins[@]} == ${#packages[@]})) || die "cannot resolve the package versions"
 
 key=$( {
-  cat "$0" "$here/lib.sh" "$here"/minimal/* "$here"/common/*
+  cat "$0" "$lib_sh" "$here"/minimal/* "$here"/common/*
   printf '%s\n' "${pins[@]}"
 } | sha256sum | cut -d' ' -f1)
 

@@ -14,8 +14,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=systemd
-# shellcheck source=lib.sh
-source "$here/lib.sh"
+# The functions the image builder uses too (one copy: lib/image/builder/lib.sh).
+lib_sh="$here/../../lib/image/builder/lib.sh"
+# shellcheck source=../../lib/image/builder/lib.sh
+source "$lib_sh"
 start_build "${1:?usage: build-systemd.sh OUTDIR [STAMP]}"
 stamp_out=${2:-}
 
@@ -34,7 +36,7 @@ mapfile -t pins < <(pin "${root_packages[@]}" "${initrd_packages[@]}")
   die "cannot resolve the package versions"
 
 key=$( {
-  cat "$0" "$here/lib.sh" "$here"/systemd/* "$here"/initrd/* "$here"/common/*
+  cat "$0" "$lib_sh" "$here"/systemd/* "$here"/initrd/* "$here"/common/*
   printf '%s\n' "$suite" "${pins[@]}"
 } | sha256sum | cut -d' ' -f1)
 

@@ -1,5 +1,6 @@
-# Functions shared by the guest builders (sourced, not run). The caller sets `guest` (its name
-# for messages) before sourcing.
+# Functions shared by the guest builders: the image builder (./build) and the project's test
+# guests (tests/guests/build-*.sh). Sourced, not run; the caller sets `guest` (its name for
+# messages).
 
 say() { printf '[guest %s] %s\n' "$guest" "$*" >&2; }
 die() {
