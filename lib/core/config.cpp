@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "attest/error.hpp"
 #include "backend/registry.hpp"
 #include "core/json_read.hpp"
+#include "image/build.hpp"
 #include "net/plan.hpp"
 
 namespace attest {
@@ -252,8 +254,33 @@ void parse_disks(const json& d, const fs::path& base, const Context& ctx, Machin
     mc.disks.push_back(parse_disk(d[i], fmt::format("disks[{}]", i), base, ctx));
 }
 
+/// The images of a configuration's machines, by spec file: each is built (or found) once.
+using Images = std::map<fs::path, image::BuiltImage>;
+
+/// A machine that names an image spec (docs/images.md): the image, built on first use or found
+/// in the cache, gives it its kernel, initrd, command line and disks.
+void parse_image(const json& m, const fs::path& base, const Context& ctx, Images& images,
+                 MachineConfig& mc) {
+  for (const char* field : {"start_command", "kernel", "initrd", "cmdline", "disks"})
+    if (m.contains(field))
+      ctx.fail(field, "give either image or this field: the image brings its own");
+  const fs::path spec = get_path(m["image"], "image", base, ctx);
+  if (mc.backend != "qemu")
+    ctx.fail("image", fmt::format("images boot on the qemu backend, not {}", mc.backend));
+  auto it = images.find(spec);
+  if (it == images.end()) {
+    try {
+      it = images.emplace(spec, image::build_image({spec, {}, {}, false})).first;
+    } catch (const std::exception& e) {
+      ctx.fail("image", e.what());
+    }
+  }
+  image::boot_from(it->second, mc);
+  if (!m.contains("memory_mib")) mc.memory_mib = 1024;
+}
+
 MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& base,
-                            const Context& file_ctx) {
+                            const Context& file_ctx, Images& images) {
   MachineConfig mc;
   mc.name = parse_machine_name(m, index, file_ctx);
   const Context ctx = file_ctx.machine(fmt::format("'{}'", mc.name));
@@ -277,9 +304,11 @@ MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& ba
               "vlans",
               "node_number",
               "macs",
-              "configure_network"},
+              "configure_network",
+              "image"},
              ctx, "a machine");
   parse_boot_fields(m, base, ctx, mc);
+  if (m.contains("image")) parse_image(m, base, ctx, images, mc);
   parse_vmm_fields(m, ctx, mc);
   parse_run_fields(m, ctx, mc);
   if (m.contains("macs")) parse_macs(m["macs"], ctx, mc);
@@ -410,8 +439,9 @@ Config parse_config(std::string_view text, const fs::path& source, const fs::pat
     ctx.fail("machines", fmt::format("expected an array, got {}", json_type_name(machines)));
   if (machines.empty()) ctx.fail("machines", "empty (a test needs at least one machine)");
   std::set<std::string> names;
+  Images images;
   for (std::size_t i = 0; i < machines.size(); ++i) {
-    auto mc = parse_machine(machines[i], i, base_dir, ctx);
+    auto mc = parse_machine(machines[i], i, base_dir, ctx, images);
     if (!names.insert(mc.name).second)
       ctx.machine(fmt::format("'{}'", mc.name))
           .fail("name", "duplicate machine name (each machine needs its own)");

@@ -27,6 +27,7 @@ class config_test : public ::testing::Test {
     std::ofstream(dir_ / "vmlinuz") << "kernel";
     std::ofstream(dir_ / "initrd.img") << "initrd";
     std::ofstream(dir_ / "disk.img") << "disk";
+    std::ofstream(dir_ / "bad-spec.json") << R"({"packages": 5})";
     std::ofstream(dir_ / "run-server-vm") << "#!/bin/sh\n";
     fs::permissions(dir_ / "run-server-vm", fs::perms::owner_all);
   }
@@ -135,7 +136,7 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
        "machine 'a': field 'kernal': unknown field in a machine (known fields: name, backend, "
        "start_command, kernel, initrd, cmdline, memory_mib, vcpus, disks, accel, qemu_binary, "
        "qemu_args, firecracker_binary, cloud_hypervisor_binary, boot_timeout, allow_reboot, vlans, "
-       "node_number, macs, configure_network)"},
+       "node_number, macs, configure_network, image)"},
       {R"({"machines": [{"name":"a","backend":"bochs","kernel":"vmlinuz"}]})",
        "machine 'a': field 'backend': unknown backend 'bochs' (known backends: qemu, firecracker, "
        "cloud-hypervisor)"},
@@ -186,6 +187,18 @@ TEST_F(config_test, every_mistake_names_file_machine_and_field) {
        "machine 'a': field 'boot_timeout': expected a positive number of seconds, got 0"},
       {R"({"machines": [{"name":"a","start_command":"run-server-vm","initrd":"initrd.img"}]})",
        "machine 'a': field 'initrd': only valid with kernel (direct boot)"},
+      {R"({"machines": [{"name":"a","image":"db.json","kernel":"vmlinuz"}]})",
+       "machine 'a': field 'kernel': give either image or this field: the image brings its own"},
+      {R"({"machines": [{"name":"a","image":"db.json","disks":[{"size_mib":8}]}]})",
+       "machine 'a': field 'disks': give either image or this field: the image brings its own"},
+      {R"({"machines": [{"name":"a","image":"db.json","backend":"firecracker"}]})",
+       "machine 'a': field 'image': images boot on the qemu backend, not firecracker"},
+      {R"({"machines": [{"name":"a","image":"nope.json"}]})",
+       "machine 'a': field 'image': image spec DIR/nope.json: cannot read: No such file or "
+       "directory"},
+      {R"({"machines": [{"name":"a","image":"bad-spec.json"}]})",
+       "machine 'a': field 'image': image spec DIR/bad-spec.json: field 'packages': expected an "
+       "array of package names, got number 5"},
   };
   for (const auto& c : cases) {
     std::string expected = prefix() + c.message;
