@@ -1,5 +1,5 @@
 // Your own daemon in a VM, reached from another VM over a vlan: both boot the image that
-// `attest image build own-daemon.json -o image` makes from the daemon this example builds.
+// machines.json names (own-daemon.json, with the daemon this example builds).
 #include <gmock/gmock.h>
 
 #include "attest/test.hpp"

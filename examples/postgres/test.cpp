@@ -1,5 +1,5 @@
 // A database on one machine, read from another over a vlan: both machines boot the image that
-// `attest image build postgres.json -o image` makes (README.md).
+// machines.json names (postgres.json, built on first use: README.md).
 #include <gmock/gmock.h>
 
 #include "attest/test.hpp"
