@@ -3,7 +3,7 @@
 # Debian packages. Writes into OUTDIR:
 #   vmlinux      the cloud kernel as an uncompressed ELF (both monitors boot it through its PVH
 #                entry point; they cannot boot a bzImage), extracted from its vmlinuz
-#   initrd.img   stage 1: initrd/init (shared with the systemd guest) on busybox-static, with
+#   initrd.img   stage 1: the image builder's stage1-init on busybox-static, with
 #                the virtio (mmio and pci), vsock, erofs, overlay, ACPI button and evdev
 #                modules; it mounts the store under a writable overlay and switches to it
 #   store.erofs  the real root, read-only and shared by every machine: busybox-static,
@@ -29,7 +29,7 @@
 # QEMU without a vsock device, attest.vsock_emulation=tcp:MAC: the NIC with that MAC becomes
 # vsockemu0 with 10.0.2.15/24 and the shell listens on TCP 10.0.2.15:1234 instead of vsock 1234.
 #
-# Cached: rebuilt only when this script, lib.sh, the files under microvm/ and initrd/, the host
+# Cached: rebuilt only when this script, lib.sh, the files under microvm/, stage1-init, the host
 # compiler or the resolved package versions change.
 #
 # usage: build-microvm.sh OUTDIR [STAMP]   (STAMP is touched when the guest is ready)
@@ -37,8 +37,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=microvm
-# The functions the image builder uses too (one copy: lib/image/builder/lib.sh).
-lib_sh="$here/../../lib/image/builder/lib.sh"
+# The stage 1 and lib.sh: the image builder's (one copy: lib/image/builder/).
+builder="$here/../../lib/image/builder"
+lib_sh="$builder/lib.sh"
 # shellcheck source=../../lib/image/builder/lib.sh
 source "$lib_sh"
 start_build "${1:?usage: build-microvm.sh OUTDIR [STAMP]}"
@@ -57,7 +58,7 @@ compiler="$(gcc --version | head -n1) / libc6-dev $(dpkg-query -W -f='${Version}
   2>/dev/null || echo unknown)"
 
 key=$( {
-  cat "$0" "$lib_sh" "$here"/microvm/* "$here"/initrd/*
+  cat "$0" "$lib_sh" "$here"/microvm/* "$builder/stage1-init"
   printf '%s\n' "${pins[@]}" "$compiler"
 } | sha256sum | cut -d' ' -f1)
 
@@ -105,7 +106,7 @@ modules=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_rng vsock vmw_vsock
 # ext4 (the upper layer's file system) is built into the Debian cloud kernel; load it otherwise.
 grep -q '/ext4\.ko' "$x/lib/modules/$kver/modules.builtin" || modules+=(ext4)
 add_modules "$x" "$kver" "$initrd" "${modules[@]}"
-install -m 0755 "$here/initrd/init" "$initrd/init"
+install -m 0755 "$builder/stage1-init" "$initrd/init"
 make_cpio "$initrd" "$out/initrd.img"
 mv "$work/vmlinux" "$out/vmlinux"
 

@@ -6,15 +6,16 @@
 # minimal.json (the attest config that boots it) into OUTDIR.
 #
 # Cached: the guest is rebuilt only when this script, lib.sh, the files under
-# minimal/ and common/ or the resolved package versions change.
+# minimal/ and the builder's backdoor or the resolved package versions change.
 #
 # usage: build-minimal.sh OUTDIR [STAMP]   (STAMP is touched when the guest is ready)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=minimal
-# The functions the image builder uses too (one copy: lib/image/builder/lib.sh).
-lib_sh="$here/../../lib/image/builder/lib.sh"
+# The backdoor and lib.sh: the image builder's (one copy: lib/image/builder/).
+builder="$here/../../lib/image/builder"
+lib_sh="$builder/lib.sh"
 # shellcheck source=../../lib/image/builder/lib.sh
 source "$lib_sh"
 start_build "${1:?usage: build-minimal.sh OUTDIR [STAMP]}"
@@ -28,7 +29,7 @@ mapfile -t pins < <(pin "${packages[@]}")
 ((${#pins[@]} == ${#packages[@]})) || die "cannot resolve the package versions"
 
 key=$( {
-  cat "$0" "$lib_sh" "$here"/minimal/* "$here"/common/*
+  cat "$0" "$lib_sh" "$here"/minimal/* "$builder/attest-backdoor"
   printf '%s\n' "${pins[@]}"
 } | sha256sum | cut -d' ' -f1)
 
@@ -45,7 +46,7 @@ add_modules "$x" "$kver" "$root" virtio_pci virtio_console virtio_net virtio_blk
   erofs overlay
 
 install -m 0755 "$here/minimal/init" "$root/init"
-install -m 0755 "$here/common/attest-backdoor" "$root/sbin/attest-backdoor"
+install -m 0755 "$builder/attest-backdoor" "$root/sbin/attest-backdoor"
 install -m 0644 "$here/minimal/inittab" "$root/etc/inittab"
 echo 'root:x:0:0:root:/root:/bin/bash' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the systemd attest test guest from Debian packages: a bookworm root (mmdebstrap
 # minbase + systemd, udev, nginx, curl, ...) with a NixOS-style backdoor.service, packed into a
-# read-only erofs image that every machine of a test shares, and a small initramfs
-# (initrd/init) that mounts it under a per-machine writable overlay. Writes vmlinuz,
+# read-only erofs image that every machine of a test shares, and a small initramfs (the image
+# builder's stage1-init) that mounts it under a per-machine writable overlay. Writes vmlinuz,
 # initrd.img, root.erofs and systemd.json (the attest config that boots it) into OUTDIR.
 #
-# Cached: rebuilt only when this script, lib.sh, the files under systemd/, initrd/ and common/
-# or the resolved package versions change. Needs root (or unprivileged user namespaces) for
+# Cached: rebuilt only when this script, lib.sh, the files under systemd/, the builder's files
+# it uses or the resolved package versions change. Needs root (or unprivileged user namespaces) for
 # mmdebstrap.
 #
 # usage: build-systemd.sh OUTDIR [STAMP]   (STAMP is touched when the guest is ready)
@@ -14,8 +14,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=systemd
-# The functions the image builder uses too (one copy: lib/image/builder/lib.sh).
-lib_sh="$here/../../lib/image/builder/lib.sh"
+# The stage 1, the backdoor, its unit and lib.sh: the image builder's (one copy:
+# lib/image/builder/).
+builder="$here/../../lib/image/builder"
+lib_sh="$builder/lib.sh"
 # shellcheck source=../../lib/image/builder/lib.sh
 source "$lib_sh"
 start_build "${1:?usage: build-systemd.sh OUTDIR [STAMP]}"
@@ -36,7 +38,8 @@ mapfile -t pins < <(pin "${root_packages[@]}" "${initrd_packages[@]}")
   die "cannot resolve the package versions"
 
 key=$( {
-  cat "$0" "$lib_sh" "$here"/systemd/* "$here"/initrd/* "$here"/common/*
+  cat "$0" "$lib_sh" "$here"/systemd/* \
+    "$builder"/{stage1-init,attest-backdoor,attest-backdoor.service,journald.conf}
   printf '%s\n' "$suite" "${pins[@]}"
 } | sha256sum | cut -d' ' -f1)
 
@@ -81,7 +84,7 @@ say "assembling the initramfs (kernel $kver)"
 initrd="$work/initrd"
 busybox_root "$x" "$initrd"
 add_modules "$x" "$kver" "$initrd" virtio_pci virtio_blk erofs overlay
-install -m 0755 "$here/initrd/init" "$initrd/init"
+install -m 0755 "$builder/stage1-init" "$initrd/init"
 make_cpio "$initrd" "$out/initrd.img"
 cp "$x/boot/vmlinuz-$kver" "$out/vmlinuz"
 

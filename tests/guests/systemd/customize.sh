@@ -5,14 +5,17 @@
 # usage: customize.sh ROOT MODULES_DIR   (MODULES_DIR: the unpacked kernel's lib/modules)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The backdoor, its unit and the journal's setup: the image builder's (one copy).
+builder="$here/../../../lib/image/builder"
 root=${1:?ROOT}
 modules=${2:?MODULES_DIR}
 
-install -D -m 0755 "$here/../common/attest-backdoor" "$root/usr/local/sbin/attest-backdoor"
-install -D -m 0644 "$here/attest-backdoor.service" "$root/etc/systemd/system/attest-backdoor.service"
+install -D -m 0755 "$builder/attest-backdoor" "$root/usr/local/sbin/attest-backdoor"
+install -D -m 0644 "$builder/attest-backdoor.service" \
+  "$root/etc/systemd/system/attest-backdoor.service"
 ln -sf /etc/systemd/system/attest-backdoor.service \
   "$root/etc/systemd/system/multi-user.target.wants/attest-backdoor.service"
-install -D -m 0644 "$here/journald.conf" "$root/etc/systemd/journald.conf.d/attest.conf"
+install -D -m 0644 "$builder/journald.conf" "$root/etc/systemd/journald.conf.d/attest.conf"
 
 # hvc0 is the shell's and ttyS0 the console's: no gettys there (getty@tty1 stays). Units that
 # only cost boot time in a throwaway test VM (measured under TCG: e2scrub_reap alone took 11 s)
