@@ -16,24 +16,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// The test configuration that boots the image (docs/config.md), with paths relative to it.
-std::string configuration(const image::ImageSpec& spec, const std::string& name) {
+/// The test configuration that boots the image (docs/config.md): the machine a configuration
+/// naming the spec would get (image::boot_from), with paths relative to image.json.
+std::string configuration(const image::BuiltImage& built) {
+  MachineConfig m;
+  image::boot_from({built.spec, built.name, {}}, m);
   nlohmann::json disks = nlohmann::json::array();
-  if (spec.root.kind == image::RootKind::erofs_overlay) {
-    disks.push_back({{"path", "root.erofs"}, {"read_only", true}});
-    disks.push_back({{"size_mib", spec.root.size_mib}});
-  } else {
-    disks.push_back({{"path", "root.ext4"}});
+  for (const auto& d : m.disks) {
+    if (d.size_mib > 0)
+      disks.push_back({{"size_mib", d.size_mib}});
+    else if (d.read_only)
+      disks.push_back({{"path", d.path.string()}, {"read_only", true}});
+    else
+      disks.push_back({{"path", d.path.string()}});
   }
-  nlohmann::json machine = {{"name", name},
+  nlohmann::json machine = {{"name", built.name},
                             {"backend", "qemu"},
-                            {"kernel", "vmlinuz"},
-                            {"initrd", "initrd.img"},
-                            {"cmdline", image::boot_cmdline(spec)},
-                            {"memory_mib", 1024},
+                            {"kernel", m.kernel.string()},
+                            {"initrd", m.initrd.string()},
+                            {"cmdline", m.cmdline},
+                            {"memory_mib", image::image_memory_mib},
                             {"vcpus", 1},
                             {"disks", disks}};
-  return nlohmann::json({{"name", name}, {"machines", {machine}}}).dump(2) + "\n";
+  return nlohmann::json({{"name", built.name}, {"machines", {machine}}}).dump(2) + "\n";
 }
 
 /// Copies the image's files from the cache entry to `output` (hard links where they can be:
@@ -55,7 +60,7 @@ void deliver(const fs::path& entry, const fs::path& output, const std::string& c
 int build_image(const ImageOptions& options) {
   const image::BuiltImage built =
       image::build_image({options.spec, options.name, options.cache_dir, options.rebuild});
-  deliver(built.dir, options.output, configuration(built.spec, built.name));
+  deliver(built.dir, options.output, configuration(built));
   std::cerr << fmt::format("attest image: {} written to {} (image.json boots it)\n", built.name,
                            options.output.string());
   return 0;

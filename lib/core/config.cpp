@@ -276,7 +276,7 @@ void parse_image(const json& m, const fs::path& base, const Context& ctx, Images
     }
   }
   image::boot_from(it->second, mc);
-  if (!m.contains("memory_mib")) mc.memory_mib = 1024;
+  if (!m.contains("memory_mib")) mc.memory_mib = image::image_memory_mib;
 }
 
 MachineConfig parse_machine(const json& m, std::size_t index, const fs::path& base,

@@ -48,6 +48,10 @@ std::string image_name_of(const std::filesystem::path& spec_file);
 /// own `cmdline` items).
 std::string boot_cmdline(const ImageSpec& spec);
 
+/// A machine's memory when it boots an image and its configuration does not say, and in the
+/// image.json `attest image build` writes.
+constexpr unsigned image_memory_mib = 1024;
+
 /// Makes `machine` boot `image`: its kernel, initrd, command line (boot_cmdline) and disks (the
 /// shared read-only erofs store and a fresh overlay disk of root.size_mib, or the ext4 root,
 /// which the machine writes through an overlay of its own).
