@@ -22,6 +22,7 @@
 #include "attest/machine.hpp"
 #include "attest/version.hpp"
 #include "cli/gen.hpp"
+#include "process/foreground.hpp"
 
 #ifndef ATTEST_LIBDIR
 #define ATTEST_LIBDIR "lib"
@@ -155,24 +156,7 @@ std::optional<int> positive(std::string_view text) {
 
 /// Runs `argv` in the foreground and returns its exit status (128+N for signal N).
 int spawn(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::cout.flush();
-  std::cerr.flush();
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("cannot fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "attest run: cannot run %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return process::run_foreground(argv, {.search_path = true, .who = "attest run"}).status;
 }
 
 /// The compiler to build with: `cxx` when given, else $CXX, else c++.

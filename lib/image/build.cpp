@@ -5,23 +5,23 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "attest/version.hpp"
 #include "image/key.hpp"
 #include "image/plan.hpp"
 #include "image/sha256.hpp"
+#include "process/foreground.hpp"
 
 #ifndef ATTEST_BUILDER_FROM_LIBDIR
 #define ATTEST_BUILDER_FROM_LIBDIR "../libexec/attest/image-builder"
@@ -36,10 +36,16 @@ namespace fs = std::filesystem;
 /// build tree, or <prefix>/<libexecdir>/attest/image-builder, found from libattest's own
 /// directory (so an installed tree moved elsewhere, or unpacked under a DESTDIR, still finds it).
 fs::path builder_dir() {
-  if (const char* env = std::getenv("ATTEST_IMAGE_BUILDER"); env != nullptr && *env != '\0')
-    return env;
-  Dl_info info{};
   std::error_code ec;
+  if (const char* env = std::getenv("ATTEST_IMAGE_BUILDER"); env != nullptr && *env != '\0') {
+    if (!fs::exists(fs::path(env) / "build", ec))
+      throw std::runtime_error(
+          fmt::format("ATTEST_IMAGE_BUILDER={} is not an image builder (it has no `build`); unset "
+                      "it to use the installed one",
+                      env));
+    return env;
+  }
+  Dl_info info{};
   if (::dladdr(reinterpret_cast<const void*>(&builder_dir), &info) == 0 ||
       info.dli_fname == nullptr)
     throw std::runtime_error("cannot find libattest's own path (dladdr failed)");
@@ -69,39 +75,10 @@ std::string builder_version(const fs::path& dir) {
 /// Runs `argv` (stderr passes through, so the builder's progress and its tools' messages reach
 /// the user as they come); returns its stdout, or throws naming `step` when it fails.
 std::string run(const std::vector<std::string>& argv, const std::string& step, bool capture) {
-  int pipefd[2] = {-1, -1};
-  if (capture && ::pipe2(pipefd, O_CLOEXEC) != 0)
-    throw std::runtime_error(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::cout.flush();
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("cannot fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    if (capture) ::dup2(pipefd[1], STDOUT_FILENO);
-    ::execv(args[0], args.data());
-    std::fprintf(stderr, "attest image: cannot run %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  std::string out;
-  if (capture) {
-    ::close(pipefd[1]);
-    char buf[4096];
-    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(pipefd[0]);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  auto result = process::run_foreground(argv, {.capture_stdout = capture, .who = "attest image"});
+  if (result.status != 0)
     throw std::runtime_error(fmt::format("{} failed (its message is above)", step));
-  return out;
+  return std::move(result.out);
 }
 
 /// An exclusive lock on `file` for this object's life (concurrent builds of one key wait).
