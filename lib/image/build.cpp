@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -111,6 +113,68 @@ struct RemoveOnExit {
   }
 };
 
+/// What apt-cache's answer depends on besides the packages asked for: $APT_CONFIG and the path,
+/// size and modification time of every file of apt's configuration and lists and of dpkg's
+/// status. An `apt-get update` (or a changed source, pin or installed package) changes it.
+std::string apt_state() {
+  std::vector<std::string> lines;
+  const auto note = [&lines](const fs::path& file) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    const auto time = fs::last_write_time(file, ec);
+    if (!ec)
+      lines.push_back(
+          fmt::format("{} {} {}", file.string(), size, time.time_since_epoch().count()));
+  };
+  for (const char* dir : {"/etc/apt", "/var/lib/apt/lists"}) {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator
+             it(dir, fs::directory_options::skip_permission_denied, ec),
+         end;
+         !ec && it != end; it.increment(ec))
+      if (it->is_regular_file(ec)) note(it->path());
+  }
+  note("/var/lib/dpkg/status");
+  std::sort(lines.begin(), lines.end());
+  const char* config = std::getenv("APT_CONFIG");
+  std::string text = fmt::format("APT_CONFIG={}\n", config != nullptr ? config : "");
+  for (const auto& l : lines) text += l + '\n';
+  return text;
+}
+
+/// The builder's `--resolve` answer for the plan in `scratch`/plan, remembered in
+/// `cache`/resolved/ under a hash of the packages asked for, the builder's version and
+/// apt_state(): asking again with nothing changed costs no apt-cache run (an up-to-date check
+/// in milliseconds, and `attest run` and its test binary resolve once between them).
+std::string resolve(const fs::path& builder, const std::string& version, const fs::path& scratch,
+                    const fs::path& cache, const fs::path& spec_file) {
+  const fs::path plan_dir = scratch / "plan";
+  std::ifstream packages(plan_dir / "packages", std::ios::binary);
+  const std::string asked{std::istreambuf_iterator<char>(packages), {}};
+  const std::string apt = apt_state();
+  const fs::path memo = cache / "resolved" /
+                        sha256_hex(fmt::format("{}:{},{}:{},{}:{},", version.size(), version,
+                                               asked.size(), asked, apt.size(), apt));
+  if (std::ifstream in(memo, std::ios::binary); in) {
+    std::string remembered{std::istreambuf_iterator<char>(in), {}};
+    if (!remembered.empty()) return remembered;
+  }
+  std::cerr << fmt::format("attest image: {}: resolving the package versions\n",
+                           spec_file.string());
+  std::string resolved = run({(builder / "build").string(), "--resolve", plan_dir.string()},
+                             "resolving the package versions (apt-cache)", true);
+  // Published whole (a reader sees the old memo or the new one), and only a cache: a memo that
+  // cannot be written costs the next check an apt-cache run.
+  std::error_code ec;
+  fs::create_directories(memo.parent_path(), ec);
+  const fs::path part = scratch / "resolved";
+  std::ofstream out(part, std::ios::binary);
+  out << resolved;
+  out.close();
+  if (out) fs::rename(part, memo, ec);
+  return resolved;
+}
+
 }  // namespace
 
 fs::path default_cache_dir() {
@@ -174,14 +238,11 @@ BuiltImage build_image(const BuildRequest& request) {
   fs::permissions(scratch.dir, fs::perms(0755));
   write_plan(built.spec, built.name, scratch.dir / "plan");
 
-  std::cerr << fmt::format("attest image: {}: resolving the package versions\n",
-                           request.spec_file.string());
-  const std::string resolved =
-      run({(builder / "build").string(), "--resolve", (scratch.dir / "plan").string()},
-          "resolving the package versions (apt-cache)", true);
+  const std::string version = builder_version(builder);
+  const std::string resolved = resolve(builder, version, scratch.dir, cache, request.spec_file);
   // The name is the image's hostname: part of what the builder makes.
-  const std::string key = content_key(
-      built.spec, resolved, builder_version(builder) + fmt::format("name {}\n", built.name));
+  const std::string key =
+      content_key(built.spec, resolved, version + fmt::format("name {}\n", built.name));
   built.dir = cache / key;
 
   Lock lock(cache / (key + ".lock"));

@@ -24,11 +24,11 @@ using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
 using testing_support::ScopedEnv;
 
-/// A builder that resolves one package, records each build in ../builds, and fails (with a
-/// message of its own) while ../fail exists.
+/// A builder that resolves one package, records each resolution in ../resolves and each build in
+/// ../builds, and fails (with a message of its own) while ../fail exists.
 constexpr const char* fake_builder = R"(#!/bin/sh
 here=$(dirname "$0")/..
-if [ "$1" = --resolve ]; then echo "hello 2.12-1"; exit 0; fi
+if [ "$1" = --resolve ]; then echo resolve >> "$here/resolves"; echo "hello=2.12-1"; exit 0; fi
 echo build >> "$here/builds"
 if [ -e "$here/fail" ]; then echo "fake builder: the root does not fit" >&2; exit 1; fi
 touch "$2/vmlinuz" "$2/initrd.img" "$2/root.erofs"
@@ -49,8 +49,12 @@ class ImageBuild : public testing_support::ImageSpecDir {
   }
 
   /// How many times the builder built (not resolved).
-  int builds() const {
-    std::ifstream in(dir_ / "builds");
+  int builds() const { return lines("builds"); }
+  /// How many times the builder resolved the package versions.
+  int resolves() const { return lines("resolves"); }
+
+  int lines(const char* file) const {
+    std::ifstream in(dir_ / file);
     int n = 0;
     for (std::string line; std::getline(in, line);) ++n;
     return n;
@@ -76,6 +80,26 @@ TEST_F(ImageBuild, TheSameInputsAreBuiltOnce) {
   const auto second = build();
   EXPECT_EQ(second.dir, first.dir);
   EXPECT_EQ(builds(), 1);
+}
+
+TEST_F(ImageBuild, TheVersionsAreResolvedOnceWhileAptsStateStays) {
+  // An up-to-date check, or `attest run` and its test binary loading one configuration, runs
+  // no apt-cache a second time.
+  build();
+  build("another-name");
+  EXPECT_EQ(resolves(), 1);
+  // Other packages, or another apt (its configuration, lists or dpkg's status), resolve anew.
+  spec(R"({"packages": ["hello", "curl"]})");
+  build();
+  EXPECT_EQ(resolves(), 2);
+  {
+    const ScopedEnv apt("APT_CONFIG", (dir_ / "apt.conf").string());
+    build();
+    EXPECT_EQ(resolves(), 3);
+  }
+  // The cache entries of both are still there, and found.
+  build();
+  EXPECT_EQ(resolves(), 3);
 }
 
 TEST_F(ImageBuild, TheImageNameIsPartOfTheKey) {
@@ -108,10 +132,11 @@ TEST_F(ImageBuild, AFailedBuildNamesItsStepAndLeavesNothing) {
   write("fail", "");
   EXPECT_THAT([&] { build(); }, ThrowsMessage<std::runtime_error>(AllOf(
                                     HasSubstr("building the image of"), HasSubstr("spec.json"))));
-  // Only the key's lock file: no entry, no scratch directory.
+  // The key's lock file and the resolution's memo: no entry, no scratch directory.
   const auto names = cache_names();
-  ASSERT_EQ(names.size(), 1u);
+  ASSERT_EQ(names.size(), 2u);
   EXPECT_THAT(names[0], HasSubstr(".lock"));
+  EXPECT_EQ(names[1], "resolved");
   // The next build, once the cause is gone, succeeds.
   fs::remove(dir_ / "fail");
   EXPECT_TRUE(fs::exists(build().dir / "vmlinuz"));
