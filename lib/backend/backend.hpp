@@ -179,6 +179,26 @@ class InPlaceRestore {
   virtual awaitable<void> snapshot_load(std::filesystem::path dir) = 0;
 };
 
+/// Snapshots that move to another run (the boot cache: a warm start, docs/snapshots.md): every
+/// file that holds the machine's snapshots lives in its state directory, so that copied into
+/// another run's state directory (same names) a snapshot restores there.
+class PortableSnapshots {
+ public:
+  virtual ~PortableSnapshots() = default;
+  /// Everything the booted machine depends on, for its boot-cache key: the VMM's arguments
+  /// without this run's own paths (state directory, sockets, vlan switches), the accelerator,
+  /// and the identity of every file the VMM reads (its binary, kernel, initrd, images). Empty
+  /// when this machine cannot be carried over (e.g. a NixOS start script's host directories).
+  virtual std::string boot_identity(const net::Attachment& network) const = 0;
+  /// The files that hold the machine's snapshots and disks (absolute, in the state directory);
+  /// valid after a snapshot_create.
+  virtual std::vector<std::filesystem::path> snapshot_files() const = 0;
+  /// Stops the guest's CPUs (the files above stay still while they are copied); resume()
+  /// starts them again. Throws: BackendError.
+  virtual awaitable<void> pause() = 0;
+  virtual awaitable<void> resume() = 0;
+};
+
 /// The optional interface `I` of `backend`, or null when it lacks it.
 template <class I>
 I* find(Backend& backend) noexcept {

@@ -32,7 +32,8 @@ class QemuBackend final : public Backend,
                           public Monitor,
                           public LinkControl,
                           public PortForwarding,
-                          public InPlaceRestore {
+                          public InPlaceRestore,
+                          public PortableSnapshots {
  public:
   QemuBackend(const asio::any_io_executor& ex, MachineConfig config, MachinePaths paths)
       : ex_(ex), config_(std::move(config)), paths_(std::move(paths)) {}
@@ -143,6 +144,17 @@ class QemuBackend final : public Backend,
     if (failure) throw StartFailure(*failure);
   }
 
+  // Warm starts (the boot cache): a snapshot's state is vmstate.qcow2 and the machine's own
+  // qcow2 disks, all in the state directory.
+  std::string boot_identity(const net::Attachment& network) const override {
+    return qemu_boot_identity(config_, network);
+  }
+  std::vector<std::filesystem::path> snapshot_files() const override {
+    return qemu_snapshot_files(config_, paths_);
+  }
+  awaitable<void> pause() override { co_await checked_qmp("stop", nullptr, "stop"); }
+  awaitable<void> resume() override { co_await checked_qmp("cont", nullptr, "cont"); }
+
   awaitable<void> screendump(std::filesystem::path path) override {
     // QEMU writes the file itself (PNG since QEMU 7.1), from its current display surface.
     auto arguments = qmp::json::object();
@@ -217,7 +229,7 @@ class QemuBackend final : public Backend,
       if (!queue.empty()) {
         const qmp::json event = std::move(queue.front());
         queue.pop_front();
-        co_return to_event(event);
+        co_return qmp::to_public_event(event);
       }
       if (!qmp_->connected())
         throw BackendError(fmt::format("machine '{}': wait_for_qmp_event: QEMU's QMP connection "
@@ -366,21 +378,6 @@ class QemuBackend final : public Backend,
                                      operation, command, text),
                          config_.name, operation, {command, "", 0});
     }
-  }
-
-  /// A QMP event as the public QmpEvent (QMP spec §2.3: event, data, timestamp).
-  static QmpEvent to_event(const qmp::json& event) {
-    QmpEvent e;
-    e.event = event.value("event", "");
-    e.data = event.contains("data") ? event["data"].dump() : std::string("{}");
-    if (event.contains("timestamp") && event["timestamp"].is_object()) {
-      const auto& ts = event["timestamp"];
-      const auto us = std::chrono::seconds(ts.value("seconds", std::int64_t{0})) +
-                      std::chrono::microseconds(ts.value("microseconds", std::int64_t{0}));
-      e.timestamp = std::chrono::system_clock::time_point(
-          std::chrono::duration_cast<std::chrono::system_clock::duration>(us));
-    }
-    return e;
   }
 
   /// QMP set-action reboot=ACTION: what a guest reboot does (reset the guest or end QEMU).

@@ -57,6 +57,19 @@ std::vector<std::string> qemu_img_create_args(const DiskConfig& disk,
 /// qemu-img next to `qemu_program` when that is a path, else `qemu-img` from PATH.
 std::string qemu_img_program(const std::string& qemu_program);
 
+/// The boot-cache identity of a direct-boot machine (PortableSnapshots::boot_identity): its
+/// QEMU arguments with placeholders for this run's paths (state directory, sockets, vlan
+/// switches), the accelerator (and whether /dev/kvm can be opened, when KVM is tried first),
+/// and the identity (path, size, modification time) of the QEMU binary, kernel, initrd and each
+/// disk image. Empty for a NixOS start script (it mounts host directories, which QEMU cannot
+/// save). Throws: ConfigError, as effective_accel.
+std::string qemu_boot_identity(const MachineConfig& config, const net::Attachment& network);
+
+/// The files that hold a QEMU machine's snapshots: the machine state image (vmstate.qcow2) and
+/// the machine's own disks (qemu_disk_is_own), all in the state directory.
+std::vector<std::filesystem::path> qemu_snapshot_files(const MachineConfig& config,
+                                                       const MachinePaths& paths);
+
 std::unique_ptr<Backend> make_qemu_backend(const asio::any_io_executor& ex,
                                            const MachineConfig& config, const MachinePaths& paths);
 

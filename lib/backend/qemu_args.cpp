@@ -5,6 +5,7 @@
 #include "backend/qemu.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "attest/error.hpp"
 #include "attest/machine.hpp"
 #include "backend/registry.hpp"
+#include "core/boot_cache.hpp"
 #include "shell/framing.hpp"
 
 namespace attest::backend {
@@ -211,6 +213,61 @@ std::string qemu_command_line(const QemuLaunch& launch) {
   std::string line = quote_arg(launch.program);
   for (const auto& arg : launch.args) line += " " + quote_arg(arg);
   return line;
+}
+
+namespace {
+
+/// `program` as a path: unchanged when it has a slash, else the first executable of that name
+/// in PATH (itself when none is).
+fs::path find_program(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
+  while (!dirs.empty()) {
+    const auto colon = dirs.find(':');
+    const auto dir = dirs.substr(0, colon);
+    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+    fs::path candidate = fs::path(dir.empty() ? "." : std::string(dir)) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return program;
+}
+
+}  // namespace
+
+std::string qemu_boot_identity(const MachineConfig& config, const net::Attachment& network) {
+  if (!config.start_command.empty()) return {};
+  bool accel_explicit = false;
+  const Accel accel = effective_accel(config, &accel_explicit);
+  const MachinePaths paths{"/STATE", "/SHARED", "/OUTPUT", {}};
+  const QemuSockets sockets{"/STATE/shell", "/STATE/shell-data", "/STATE/qmp"};
+  net::Attachment links;
+  links.mode = network.mode;
+  for (auto link : network.links) {
+    if (!link.tap.empty()) link.tap = "TAP";
+    if (!link.vde_socket.empty()) link.vde_socket = "/VDE";
+    links.links.push_back(std::move(link));
+  }
+  const auto launch = qemu_launch(config, paths, sockets, accel, accel_explicit, false, {}, links);
+  std::string text = qemu_command_line(launch) + "\n";
+  if (accel == Accel::kvm_or_tcg)
+    text += fmt::format("kvm {}\n", ::access("/dev/kvm", R_OK | W_OK) == 0 ? "usable" : "none");
+  text += "binary " + detail::file_identity(find_program(config.qemu_binary)) + "\n";
+  text += "kernel " + detail::file_identity(config.kernel) + "\n";
+  if (!config.initrd.empty()) text += "initrd " + detail::file_identity(config.initrd) + "\n";
+  // A fresh disk's size is not on QEMU's command line (its qcow2 image is made beforehand).
+  for (std::size_t i = 0; i < config.disks.size(); ++i)
+    text += config.disks[i].size_mib > 0
+                ? fmt::format("disk{} fresh {} MiB\n", i, config.disks[i].size_mib)
+                : fmt::format("disk{} {}\n", i, detail::file_identity(config.disks[i].path));
+  return text;
+}
+
+std::vector<fs::path> qemu_snapshot_files(const MachineConfig& config, const MachinePaths& paths) {
+  std::vector<fs::path> files = {paths.state_dir / "vmstate.qcow2"};
+  for (std::size_t i = 0; i < config.disks.size(); ++i)
+    if (qemu_disk_is_own(config.disks[i])) files.push_back(qemu_fresh_disk_path(paths, i));
+  return files;
 }
 
 std::string qemu_img_program(const std::string& qemu_program) {

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "attest/machine.hpp"
 #include "core/log.hpp"
 
 namespace attest::qmp {
@@ -182,6 +183,20 @@ awaitable<void> Client::wait_event() {
     auto [ec] = co_await event_timer_.async_wait(asio::as_tuple(use_awaitable));
     (void)ec;
   }
+}
+
+attest::QmpEvent to_public_event(const json& event) {
+  QmpEvent e;
+  e.event = event.value("event", "");
+  e.data = event.contains("data") ? event["data"].dump() : std::string("{}");
+  if (event.contains("timestamp") && event["timestamp"].is_object()) {
+    const auto& ts = event["timestamp"];
+    const auto us = std::chrono::seconds(ts.value("seconds", std::int64_t{0})) +
+                    std::chrono::microseconds(ts.value("microseconds", std::int64_t{0}));
+    e.timestamp = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(us));
+  }
+  return e;
 }
 
 }  // namespace attest::qmp

@@ -13,6 +13,10 @@
 
 #include "core/async.hpp"
 
+namespace attest {
+struct QmpEvent;
+}  // namespace attest
+
 namespace attest::qmp {
 
 using json = nlohmann::json;
@@ -41,6 +45,9 @@ class MessageReader {
   std::string buffer_;
   std::size_t scanned_ = 0;
 };
+
+/// A QMP event as the public attest::QmpEvent (QMP spec §2.3: event, data, timestamp).
+attest::QmpEvent to_public_event(const json& event);
 
 /// The command text for `execute` with `id` (arguments omitted when null).
 std::string encode_command(std::string_view command, const json& arguments, std::uint64_t id);

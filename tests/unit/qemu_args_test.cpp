@@ -233,5 +233,73 @@ TEST(qemu_args_test, attest_accel_overrides_the_config) {
                   "kvm:tcg")));
 }
 
+TEST(qemu_args_test, the_boot_identity_holds_every_input_and_no_run_path) {
+  // The boot cache's key (warm starts): what changes the booted machine changes it; this run's
+  // own paths (state directory, sockets, vlan switches) are not in it.
+  testing_support::ScopedEnv tcg("ATTEST_ACCEL", "tcg");
+  const auto dir = std::filesystem::path(::testing::TempDir()) /
+                   ("attest-identity-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "vmlinuz") << "kernel";
+  std::ofstream(dir / "initrd") << "initrd";
+  MachineConfig m;
+  m.name = "server";
+  m.kernel = dir / "vmlinuz";
+  m.initrd = dir / "initrd";
+  m.cmdline = "console=ttyS0";
+  DiskConfig fresh;
+  fresh.size_mib = 64;
+  m.disks.push_back(fresh);
+  net::Attachment network;
+  network.links.push_back(
+      {{1, 1, "52:54:00:12:01:01", "192.168.1.1", "2001:db8:1::1"}, "/run/t/vde1", ""});
+  const auto identity = qemu_boot_identity(m, network);
+  EXPECT_THAT(identity, HasSubstr("-accel tcg"));
+  EXPECT_THAT(identity, HasSubstr("mac=52:54:00:12:01:01"));
+  EXPECT_THAT(identity, HasSubstr("kernel " + (dir / "vmlinuz").string() + " 6 "));
+  EXPECT_THAT(identity, HasSubstr("initrd " + (dir / "initrd").string() + " 6 "));
+  EXPECT_THAT(identity, HasSubstr("binary /"));
+  EXPECT_THAT(identity, Not(HasSubstr("/run/t")));
+  // Another vlan switch of the same vlan is the same machine.
+  auto elsewhere = network;
+  elsewhere.links[0].vde_socket = "/run/u/vde1";
+  EXPECT_EQ(qemu_boot_identity(m, elsewhere), identity);
+  // Each of these is another machine.
+  auto changed = m;
+  changed.cmdline += " quiet";
+  EXPECT_NE(qemu_boot_identity(changed, network), identity);
+  changed = m;
+  changed.memory_mib = 512;
+  EXPECT_NE(qemu_boot_identity(changed, network), identity);
+  changed = m;
+  changed.disks[0].size_mib = 128;
+  EXPECT_NE(qemu_boot_identity(changed, network), identity);
+  EXPECT_NE(qemu_boot_identity(m, {}), identity);
+  {
+    testing_support::ScopedEnv kvm("ATTEST_ACCEL", "kvm");
+    EXPECT_NE(qemu_boot_identity(m, network), identity);
+  }
+  std::ofstream(dir / "vmlinuz") << "a rebuilt kernel";
+  EXPECT_NE(qemu_boot_identity(m, network), identity);
+  // A NixOS start script's machine is not carried over.
+  changed = m;
+  changed.start_command = "/nix/store/x/bin/run-server-vm";
+  EXPECT_EQ(qemu_boot_identity(changed, network), "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(qemu_args_test, the_snapshot_files_are_the_state_image_and_the_own_disks) {
+  MachineConfig m;
+  DiskConfig store, fresh, data;
+  store.path = "/images/root.erofs";
+  store.read_only = true;
+  fresh.size_mib = 64;
+  data.path = "/images/data.img";
+  m.disks = {store, fresh, data};
+  EXPECT_THAT(qemu_snapshot_files(m, paths), ElementsAre("/run/t/vm-state-server/vmstate.qcow2",
+                                                         "/run/t/vm-state-server/disk1.qcow2",
+                                                         "/run/t/vm-state-server/disk2.qcow2"));
+}
+
 }  // namespace
 }  // namespace attest::backend
