@@ -28,6 +28,15 @@ struct DriverOptions {
   /// run boots from what this one wrote (NixOS `--keep-vm-state`). Sockets and snapshots stay
   /// private to the run.
   bool keep_machine_state = false;
+  /// Warm start (docs/snapshots.md, "Warm start"): a machine's first start restores it from the
+  /// boot cache when an earlier run saved it under the same key (everything that changes the
+  /// booted machine), and a cold boot saves it there once its shell is ready. Unset:
+  /// $ATTEST_WARM ("1" on, "0" off), else off. Not with keep_machine_state (its disks carry
+  /// state between runs already).
+  std::optional<bool> warm;
+  /// The boot cache. Default: $ATTEST_BOOT_CACHE, else $XDG_CACHE_HOME/attest/boot, else
+  /// ~/.cache/attest/boot.
+  std::filesystem::path boot_cache_dir;
 };
 
 namespace detail {

@@ -67,6 +67,19 @@ fs::path make_state_root() {
   return templ;
 }
 
+/// Whether warm starts are on: DriverOptions::warm, else $ATTEST_WARM. Throws: Error for an
+/// $ATTEST_WARM that is neither "1" nor "0" (nor empty).
+bool choose_warm(const DriverOptions& options) {
+  if (options.warm) return *options.warm;
+  const char* v = std::getenv("ATTEST_WARM");
+  if (v == nullptr || *v == '\0' || std::string_view(v) == "0") return false;
+  if (std::string_view(v) == "1") return true;
+  throw Error(fmt::format("driver: ATTEST_WARM is '{}'; it takes 1 (warm starts from the boot "
+                          "cache) or 0 (cold boots)",
+                          v),
+              "", "Driver");
+}
+
 fs::path choose_output_dir(const DriverOptions& options) {
   if (!options.output_dir.empty()) return options.output_dir;
   if (const char* v = std::getenv("ATTEST_OUTPUT_DIR"); v != nullptr && *v != '\0') return v;
@@ -107,6 +120,13 @@ DriverImpl::DriverImpl(Config config, const DriverOptions& options)
     kept_state_root_ = output_dir_ / "machine-state";
     fs::create_directories(kept_state_root_, ec);
     ::chmod(kept_state_root_.c_str(), 0700);
+  }
+  if (choose_warm(options)) {
+    if (options.keep_machine_state)
+      log_info("", "warm starts are off: --keep-machine-state keeps the machines' disks instead");
+    else
+      boot_cache_ = std::make_unique<BootCache>(
+          options.boot_cache_dir.empty() ? BootCache::default_dir() : options.boot_cache_dir);
   }
   network_ = std::make_unique<net::Network>(io_.get_executor(), net::plan_network(config_),
                                             state_root_ / "net");

@@ -16,6 +16,7 @@
 
 #include "attest/driver.hpp"
 #include "core/async.hpp"
+#include "core/boot_cache.hpp"
 #include "net/network.hpp"
 
 namespace attest::detail {
@@ -160,6 +161,8 @@ class DriverImpl {
   /// Stops the global timeout (join_all).
   void cancel_global_timeout();
   net::Network& network() noexcept { return *network_; }
+  /// The boot cache when warm starts are on (DriverOptions::warm), else null.
+  const BootCache* boot_cache() const noexcept { return boot_cache_.get(); }
 
   void halt_all() noexcept;
 
@@ -182,6 +185,7 @@ class DriverImpl {
   std::filesystem::path state_root_;
   std::filesystem::path kept_state_root_;
   std::unique_ptr<net::Network> network_;
+  std::unique_ptr<BootCache> boot_cache_;
   mutable std::mutex machines_mutex_;
   std::vector<std::unique_ptr<Machine>> machines_;  ///< guarded by machines_mutex_
   std::mutex conditions_mutex_;

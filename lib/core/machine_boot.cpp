@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <utility>
+
 #include "core/driver_impl.hpp"
 #include "core/log.hpp"
 #include "core/machine_impl.hpp"
@@ -36,6 +38,11 @@ awaitable<void> MachineImpl::start(bool allow_reboot) {
   if (!paths_.disk_dir.empty()) {
     fs::create_directories(paths_.disk_dir, ec);
     ::chmod(paths_.disk_dir.c_str(), 0700);
+  }
+  if (!std::exchange(started_once_, true) && driver_.boot_cache() != nullptr &&
+      co_await warm_start()) {
+    if (allow_reboot) co_await allow_reboots(boot_);
+    co_return;
   }
   // get_console_log() is the console since this start; the file keeps the earlier boots.
   console_.clear();
@@ -147,9 +154,10 @@ awaitable<void> MachineImpl::connect_shell(std::shared_ptr<Boot> boot,
   bool closed = false;
   try {
     auto r = co_await race(open_shell(boot, std::move(resume)), boot->boot_deadline, boot->abort);
-    if (r.end == RaceEnd::done)
+    if (r.end == RaceEnd::done) {
       shell_connected(*boot);
-    else if (r.end == RaceEnd::deadline)
+      if (!resumed && !warm_key_.empty()) co_await warm_save(boot);
+    } else if (r.end == RaceEnd::deadline)
       boot->shell_error = std::make_exception_ptr(silent_shell_error(resumed));
     else
       boot->shell_error = went_down();

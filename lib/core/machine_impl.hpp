@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
@@ -20,6 +21,7 @@
 #include "attest/machine.hpp"
 #include "backend/backend.hpp"
 #include "core/async.hpp"
+#include "core/boot_cache.hpp"
 #include "core/console.hpp"
 #include "core/poll.hpp"
 #include "net/port_proxy.hpp"
@@ -128,9 +130,13 @@ class MachineImpl {
     unsigned boots = 0;                    ///< boots that reached the shell
     unsigned commands = 0;                 ///< guest commands (each attempt of a wait counts)
     std::chrono::nanoseconds boot_time{};  ///< the boots' time from start to shell, summed
+    /// The first start with warm starts on: "" (off), else what the boot cache did.
+    std::string warm;
   };
-  Stats stats() const noexcept {
-    return {stats_boots_.load(), stats_commands_.load(), std::chrono::nanoseconds(stats_boot_ns_)};
+  Stats stats() const {
+    std::lock_guard lock(stats_mutex_);
+    return {stats_boots_.load(), stats_commands_.load(), std::chrono::nanoseconds(stats_boot_ns_),
+            stats_warm_};
   }
 
   struct BootTimings {
@@ -149,6 +155,12 @@ class MachineImpl {
   std::atomic<unsigned> stats_boots_{0};
   std::atomic<unsigned> stats_commands_{0};
   std::atomic<std::int64_t> stats_boot_ns_{0};
+  mutable std::mutex stats_mutex_;
+  std::string stats_warm_;  ///< guarded by stats_mutex_
+  void set_warm_stat(std::string text) {
+    std::lock_guard lock(stats_mutex_);
+    stats_warm_ = std::move(text);
+  }
   struct Boot;
   /// What the host must know to take a restored guest's shell over again (resumable shells).
   struct SavedShell {
@@ -182,6 +194,16 @@ class MachineImpl {
   /// snapshot_restore in the running VMM, resuming the saved shell session on its connection.
   awaitable<void> restore_in_place(std::string snapshot, std::filesystem::path dir,
                                    SavedShell saved, std::string operation);
+  // Warm starts from the boot cache (machine_warm.cpp; DriverImpl::boot_cache()).
+  /// The machine's first start: restores it from the boot cache and returns true, or returns
+  /// false to boot cold (a miss sets warm_key_, so the boot is saved once its shell is ready).
+  awaitable<bool> warm_start();
+  /// Restores the machine from `entry` (its files copied into the state directory); returns
+  /// the failure, after which the entry and the copies are gone ("" when the guest is up).
+  awaitable<std::string> warm_restore(const BootCacheEntry& entry);
+  /// Saves the cold boot `boot`, its shell just connected, into the boot cache under warm_key_
+  /// (a warning when it cannot: the test goes on).
+  awaitable<void> warm_save(std::shared_ptr<Boot> boot);
   /// Where snapshot `name` lives. Throws: Error for an invalid name.
   std::filesystem::path snapshot_dir(const std::string& name, const std::string& operation) const;
   awaitable<std::shared_ptr<Boot>> ensure_shell(const std::string& operation);
@@ -360,6 +382,11 @@ class MachineImpl {
   std::string network_setup_;
   /// The shell sessions of this machine's snapshots (resumable shells only), by snapshot name.
   std::map<std::string, SavedShell> saved_shells_;
+  /// Whether the machine has been started in this process (only a first start is warm).
+  bool started_once_ = false;
+  /// The boot-cache key (and its text) the current cold boot is saved under; empty: none.
+  std::string warm_key_;
+  std::string warm_key_text_;
   /// Host ends of forward_port on the TAP path (the VMM's user network is in the namespace).
   std::vector<std::unique_ptr<net::PortProxy>> port_proxies_;
   /// Screenshots taken for OCR (their file names).

@@ -19,8 +19,8 @@ namespace {
 
 constexpr const char* usage =
     "usage: TEST-BINARY [--config FILE] [--output-dir DIR] [--global-timeout SECONDS] "
-    "[--per-test-restore] [--keep-machine-state] [--junit-xml FILE] [--no-summary] "
-    "[--no-serial] [--gtest_* flags]";
+    "[--per-test-restore] [--keep-machine-state] [--warm | --cold] [--boot-cache DIR] "
+    "[--junit-xml FILE] [--no-summary] [--no-serial] [--gtest_* flags]";
 
 /// What attest_main reads of its flags; the rest goes to GoogleTest.
 struct MainOptions {
@@ -56,6 +56,12 @@ MainOptions read_options(int argc, char** argv) {
       detail::set_serial_echo(false);
     } else if (r.arg() == "--keep-machine-state") {
       o.driver.keep_machine_state = true;
+    } else if (r.arg() == "--warm") {
+      o.driver.warm = true;
+    } else if (r.arg() == "--cold") {
+      o.driver.warm = false;
+    } else if (option == "--boot-cache") {
+      o.driver.boot_cache_dir = r.value();
     } else if (r.arg() == "--per-test-restore") {
       detail::enable_per_test_restore();
     } else {

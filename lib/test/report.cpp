@@ -224,13 +224,14 @@ class Report : public ::testing::EmptyTestEventListener {
         const auto st = m.impl().stats();
         if (st.boots == 0 && st.commands == 0) continue;
         out += fmt::format(
-            "  machine {}: {} boot{}{}, {} command{}\n", m.name(), st.boots,
+            "  machine {}: {} boot{}{}, {} command{}{}\n", m.name(), st.boots,
             st.boots == 1 ? "" : "s",
             st.boots > 0
                 ? fmt::format(" (mean {:.1f} s to the shell)",
                               std::chrono::duration<double>(st.boot_time).count() / st.boots)
                 : std::string(),
-            st.commands, st.commands == 1 ? "" : "s");
+            st.commands, st.commands == 1 ? "" : "s",
+            st.warm.empty() ? std::string() : "; warm start: " + st.warm);
       }
     }
     out += fmt::format("  {} test{} in {:.1f} s: {} passed, {} failed{}\n", tests_.size(),

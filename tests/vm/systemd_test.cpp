@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "attest/driver.hpp"
 #include "attest/test.hpp"
 #include "vm_util.hpp"
 
@@ -11,6 +12,7 @@ using namespace std::chrono_literals;
 using attest::vmtest::seconds_since;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::ThrowsMessage;
 
 namespace {
@@ -161,6 +163,36 @@ ATTEST_TEST(shared_store_own_overlays_reboot_and_shutdown) {
     EXPECT_EQ(attest::vmtest::vmm_pid(b), -1);
     EXPECT_EQ(a.succeed("echo still here"), "still here\n");
   });
+}
+
+ATTEST_TEST(warm_start_restores_memory_and_the_overlay_disk_together) {
+  // The booted machine is saved mid-boot (its shell answers before multi-user.target): a later
+  // run restores memory and the upper layer's disk as one moment, and the boot goes on from
+  // there with a consistent file system.
+  const auto cache = std::filesystem::path(::testing::TempDir()) /
+                     ("attest-warm-systemd-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(cache);
+  attest::DriverOptions options;
+  options.warm = true;
+  options.boot_cache_dir = cache;
+  // The stage 1's line of a first boot: on the console of a cold boot, not of a restored one.
+  const std::string first_boot = "formatting the upper layer";
+  {
+    attest::Driver run(attest::vmtest::guest_config(), options);
+    auto& cold = run.machine("server");
+    cold.connect();
+    EXPECT_THAT(cold.get_console_log(), HasSubstr(first_boot));
+  }
+  attest::Driver run(attest::vmtest::guest_config(), options);
+  auto& m = run.machine("server");
+  m.connect();
+  EXPECT_THAT(m.get_console_log(), Not(HasSubstr(first_boot)));
+  m.wait_for_unit("multi-user.target");
+  m.succeed("echo written > /root/after-restore && sync && grep -qx written /root/after-restore");
+  EXPECT_THAT(m.succeed("findmnt -n -o FSTYPE /"), HasSubstr("overlay"));
+  // No file system error from the upper layer (ext2 on the machine's own qcow2 disk).
+  m.fail("dmesg | grep -iE 'EXT[24]-fs error|I/O error'");
+  std::filesystem::remove_all(cache);
 }
 
 namespace {
