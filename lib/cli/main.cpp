@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "attest/version.hpp"
+#include "cli/cache.hpp"
 #include "cli/gen.hpp"
 #include "cli/image.hpp"
 #include "cli/port.hpp"
@@ -351,6 +352,56 @@ int run_image(const Args& args) {
   return attest::cli::build_image(options);
 }
 
+constexpr std::string_view cache_usage = R"(usage: attest cache list|clear|gc [options]
+
+The boot cache of warm starts (docs/snapshots.md): each booted machine a test run saved with
+--warm, restored by later runs instead of a boot.
+
+Commands:
+  list                 the entries, most recently used first, with their machine and size
+  clear                removes every entry
+  gc --max-size SIZE   removes the least recently used entries until the rest take at most
+                       SIZE (bytes, or with K, M, G or T: 20G)
+
+Options:
+  --dir DIR            the boot cache (default: $ATTEST_BOOT_CACHE, else
+                       $XDG_CACHE_HOME/attest/boot, else ~/.cache/attest/boot)
+  -h, --help           show this help
+)";
+
+int run_cache(const Args& args) {
+  attest::cli::CacheOptions options;
+  std::vector<std::string> positional;
+  OptionReader r(args);
+  while (r.next()) {
+    if (!r.is_option()) {
+      positional.emplace_back(r.arg());
+    } else if (r.arg() == "-h" || r.arg() == "--help") {
+      std::cout << cache_usage;
+      return 0;
+    } else if (r.option() == "--dir") {
+      options.dir = r.value();
+    } else if (r.option() == "--max-size") {
+      try {
+        options.max_bytes = attest::cli::parse_size(r.value());
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(fmt::format("--max-size: {}", e.what()));
+      }
+    } else {
+      throw UsageError(fmt::format("unknown option '{}'", r.arg()));
+    }
+  }
+  if (positional.size() != 1 ||
+      (positional[0] != "list" && positional[0] != "clear" && positional[0] != "gc"))
+    throw UsageError(positional.size() > 1 ? fmt::format("unexpected argument '{}'", positional[1])
+                                           : "expected one command: list, clear or gc");
+  options.command = positional[0];
+  if (options.command == "gc" && !options.max_bytes)
+    throw UsageError("gc needs --max-size SIZE (what the cache may keep, e.g. 20G)");
+  if (options.command != "gc" && options.max_bytes) throw UsageError("--max-size goes with gc");
+  return attest::cli::run_cache(options);
+}
+
 /// `attest port`: the Python translator does its own option parsing and help.
 int run_port(const Args& args) { attest::cli::exec_port(args); }
 
@@ -361,6 +412,7 @@ struct Subcommand {
 };
 
 constexpr Subcommand subcommands[] = {
+    {"cache", "see and bound the boot cache of warm starts (list, clear, gc)", run_cache},
     {"gen", "generate a test program's C++ source from a testScript", run_gen},
     {"image", "build a guest image from an image spec (image build SPEC -o DIR)", run_image},
     {"port", "translate a NixOS test's Python testScript into C++ statements", run_port},

@@ -11,6 +11,7 @@
 
 #include "attest/driver.hpp"
 #include "attest/log.hpp"
+#include "cli/cache.hpp"
 #include "cli/run.hpp"
 #include "cli/shell.hpp"
 #include "core/log.hpp"
@@ -158,6 +159,18 @@ TEST(log_test, wait_progress_logs_every_ten_seconds_of_a_wait) {
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(err, "server: waiting for unit nginx.service… 12 s\n");
   EXPECT_GT(next, Clock::now() + std::chrono::seconds(9));
+}
+
+TEST(cache_size, bytes_or_a_power_of_1024) {
+  EXPECT_EQ(parse_size("0"), 0u);
+  EXPECT_EQ(parse_size("1500"), 1500u);
+  EXPECT_EQ(parse_size("2K"), 2048u);
+  EXPECT_EQ(parse_size("3M"), 3u << 20);
+  EXPECT_EQ(parse_size("20G"), 20ull << 30);
+  EXPECT_EQ(parse_size("1TiB"), 1ull << 40);
+  EXPECT_EQ(parse_size("5mb"), 5u << 20);
+  for (const char* bad : {"", "G", "12X", "1.5G", "-1", "12GG", "9999999999999999"})
+    EXPECT_THROW(parse_size(bad), std::invalid_argument) << bad;
 }
 
 }  // namespace
